@@ -1,0 +1,242 @@
+//! The message catalogue: every line the server (and the client) shows a person, in English and Spanish.
+//!
+//! Nothing else in the crate spells out user-facing text; code names a [`Text`] and the catalogue renders it in
+//! the configured [`Lang`]. Rendered lines carry no line terminator: the caller frames them.
+
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+/// The language of the lines sent to users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    Es,
+}
+
+impl FromStr for Lang {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "en" => Ok(Lang::En),
+            "es" => Ok(Lang::Es),
+            other => Err(format!("unknown language {other:?} (expected en or es)")),
+        }
+    }
+}
+
+/// A local wall-clock time of day, as shown in `[HH:MM]` stamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HourMinute {
+    pub hour: u8,
+    pub minute: u8,
+}
+
+/// One thing to say to a user. Multi-line texts (`Help`) render with `\n` between lines.
+#[derive(Debug, Clone, Copy)]
+pub enum Text<'a> {
+    /// Asks a new connection for its username; the client shows it as the prompt.
+    AskName,
+    Welcome {
+        name: &'a str,
+    },
+    HelpHint,
+    HistoryHeader,
+    /// A public message, live or replayed from history.
+    Public {
+        at: HourMinute,
+        from: &'a str,
+        text: &'a str,
+    },
+    /// A private message, as its recipient sees it.
+    Private {
+        at: HourMinute,
+        from: &'a str,
+        text: &'a str,
+    },
+    Joined {
+        name: &'a str,
+    },
+    Left {
+        name: &'a str,
+    },
+    Help,
+    UsersHeader {
+        count: usize,
+    },
+    UserEntry {
+        name: &'a str,
+    },
+    WhisperSent {
+        to: &'a str,
+    },
+    Goodbye,
+    UnknownCommand {
+        command: &'a str,
+    },
+    WhisperUsage,
+    WhisperNoSuchUser {
+        name: &'a str,
+    },
+    WhisperToSelf,
+    NameTaken {
+        name: &'a str,
+    },
+    NameInvalid,
+    LineTooLong {
+        max_bytes: usize,
+    },
+    ServerFull,
+    ShuttingDown,
+    LoginTimedOut,
+    /// Printed by the server on stdout once it listens.
+    ServerStarted {
+        addr: &'a str,
+    },
+    /// Printed by the client when its connection ends.
+    Disconnected,
+}
+
+impl Text<'_> {
+    /// Renders this text in `lang`, without a trailing line terminator.
+    pub fn render(&self, lang: Lang) -> String {
+        let mut out = String::new();
+        self.render_into(lang, &mut out);
+        out
+    }
+
+    /// Appends this text in `lang` to `out`, without a trailing line terminator.
+    pub fn render_into(&self, lang: Lang, out: &mut String) {
+        use Lang::{En, Es};
+        // Writing to a String cannot fail; the results are ignored on purpose.
+        let _ = match (*self, lang) {
+            (Text::AskName, En) => write!(out, "USERNAME:"),
+            (Text::AskName, Es) => write!(out, "USUARIO:"),
+            (Text::Welcome { name }, En) => write!(out, "Welcome {name}!"),
+            (Text::Welcome { name }, Es) => write!(out, "Bienvenido {name}!"),
+            (Text::HelpHint, En) => write!(out, "Type /help for commands"),
+            (Text::HelpHint, Es) => write!(out, "Escribe /help para comandos"),
+            (Text::HistoryHeader, En) => write!(out, "History:"),
+            (Text::HistoryHeader, Es) => write!(out, "Historial:"),
+            (Text::Public { at, from, text }, _) => {
+                write!(out, "[{:02}:{:02}] {from}: {text}", at.hour, at.minute)
+            }
+            (Text::Private { at, from, text }, En) => {
+                write!(out, "[{:02}:{:02}] (private) {from}: {text}", at.hour, at.minute)
+            }
+            (Text::Private { at, from, text }, Es) => {
+                write!(out, "[{:02}:{:02}] (privado) {from}: {text}", at.hour, at.minute)
+            }
+            (Text::Joined { name }, En) => write!(out, "*** {name} joined the chat"),
+            (Text::Joined { name }, Es) => write!(out, "*** {name} se ha unido al chat"),
+            (Text::Left { name }, En) => write!(out, "*** {name} left the chat"),
+            (Text::Left { name }, Es) => write!(out, "*** {name} ha salido del chat"),
+            (Text::Help, En) => write!(
+                out,
+                "Available commands:\n\
+                 \x20 /help                     Show all commands\n\
+                 \x20 /users                    List connected users\n\
+                 \x20 /whisper <user> <message> Send a private message\n\
+                 \x20 /quit                     Leave the chat"
+            ),
+            (Text::Help, Es) => write!(
+                out,
+                "Comandos disponibles:\n\
+                 \x20 /help                           Muestra todos los comandos\n\
+                 \x20 /users                          Lista usuarios conectados\n\
+                 \x20 /whisper <usuario> <mensaje>    Envía mensaje privado\n\
+                 \x20 /quit                           Desconecta del chat"
+            ),
+            (Text::UsersHeader { count }, En) => write!(out, "Connected users ({count}):"),
+            (Text::UsersHeader { count }, Es) => write!(out, "Usuarios conectados ({count}):"),
+            (Text::UserEntry { name }, _) => write!(out, "  {name}"),
+            (Text::WhisperSent { to }, En) => write!(out, "Message sent to {to}"),
+            (Text::WhisperSent { to }, Es) => write!(out, "Mensaje enviado a {to}"),
+            (Text::Goodbye, En) => write!(out, "Goodbye!"),
+            (Text::Goodbye, Es) => write!(out, "Hasta pronto!"),
+            (Text::UnknownCommand { command }, En) => {
+                write!(out, "Error: unknown command {command}; type /help for the list")
+            }
+            (Text::UnknownCommand { command }, Es) => {
+                write!(
+                    out,
+                    "Error: comando desconocido {command}; escribe /help para ver la lista"
+                )
+            }
+            (Text::WhisperUsage, En) => write!(out, "Error: usage: /whisper <user> <message>"),
+            (Text::WhisperUsage, Es) => write!(out, "Error: uso: /whisper <usuario> <mensaje>"),
+            (Text::WhisperNoSuchUser { name }, En) => write!(out, "Error: no user named {name} is connected"),
+            (Text::WhisperNoSuchUser { name }, Es) => {
+                write!(out, "Error: no hay ningún usuario conectado llamado {name}")
+            }
+            (Text::WhisperToSelf, En) => write!(out, "Error: you cannot whisper to yourself"),
+            (Text::WhisperToSelf, Es) => write!(out, "Error: no puedes enviarte un mensaje privado a ti mismo"),
+            (Text::NameTaken { name }, En) => write!(out, "Error: the name {name} is already taken"),
+            (Text::NameTaken { name }, Es) => write!(out, "Error: el nombre {name} ya está en uso"),
+            (Text::NameInvalid, En) => write!(
+                out,
+                "Error: a name has 1 to 32 characters, no spaces or control characters, and does not start with /"
+            ),
+            (Text::NameInvalid, Es) => write!(
+                out,
+                "Error: un nombre tiene de 1 a 32 caracteres, sin espacios ni caracteres de control, y no empieza por /"
+            ),
+            (Text::LineTooLong { max_bytes }, En) => {
+                write!(out, "Error: line too long (over {max_bytes} bytes); it was discarded")
+            }
+            (Text::LineTooLong { max_bytes }, Es) => {
+                write!(
+                    out,
+                    "Error: línea demasiado larga (más de {max_bytes} bytes); se ha descartado"
+                )
+            }
+            (Text::ServerFull, En) => write!(out, "Error: the server is full; try again later"),
+            (Text::ServerFull, Es) => write!(out, "Error: el servidor está lleno; inténtalo más tarde"),
+            (Text::ShuttingDown, En) => write!(out, "*** The server is shutting down"),
+            (Text::ShuttingDown, Es) => write!(out, "*** El servidor se está apagando"),
+            (Text::LoginTimedOut, En) => write!(out, "Error: timed out waiting for a username"),
+            (Text::LoginTimedOut, Es) => write!(out, "Error: tiempo agotado esperando un nombre de usuario"),
+            (Text::ServerStarted { addr }, En) => write!(out, "Server started on {addr}"),
+            (Text::ServerStarted { addr }, Es) => write!(out, "Servidor iniciado en {addr}"),
+            (Text::Disconnected, En) => write!(out, "Disconnected from server"),
+            (Text::Disconnected, Es) => write!(out, "Desconectado del servidor"),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_lines_render_word_for_word_in_spanish() {
+        let at = HourMinute { hour: 14, minute: 5 };
+        assert_eq!(Text::Welcome { name: "Juan" }.render(Lang::Es), "Bienvenido Juan!");
+        assert_eq!(Text::HelpHint.render(Lang::Es), "Escribe /help para comandos");
+        assert_eq!(
+            Text::UsersHeader { count: 3 }.render(Lang::Es),
+            "Usuarios conectados (3):"
+        );
+        assert_eq!(
+            Text::WhisperSent { to: "María" }.render(Lang::Es),
+            "Mensaje enviado a María"
+        );
+        assert_eq!(
+            Text::Public {
+                at,
+                from: "Juan",
+                text: "Hola"
+            }
+            .render(Lang::Es),
+            "[14:05] Juan: Hola"
+        );
+    }
+
+    #[test]
+    fn language_names_parse() {
+        assert_eq!("es".parse::<Lang>(), Ok(Lang::Es));
+        assert_eq!("en".parse::<Lang>(), Ok(Lang::En));
+        assert!("fr".parse::<Lang>().is_err());
+    }
+}

@@ -1,0 +1,661 @@
+//! The sans-I/O chat core: users, names, commands and history, driven by events and answering with effects.
+//!
+//! It never touches a socket, a file or the clock. The event loop tells it what happened ("client 7 sent this
+//! line at time t"), then takes the resulting [`Effect`]s ("send these bytes to everyone; close 7") and carries
+//! them out. Time always comes in as an argument, and [`Chat::poll_timeout`] says when the core next needs a
+//! [`Chat::handle_timeout`] call, so tests drive it with simulated time and no sleeps.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::catalog::{HourMinute, Lang, Text};
+use crate::command::{Command, Input, parse_input};
+use crate::history::{History, StoredMessage};
+use crate::names::{Name, NameError, NameKey};
+
+/// Identifies one connection; the event loop uses its connection-table key.
+pub type ClientId = usize;
+
+/// Bytes ready to be written: one or more complete lines. Shared, so a broadcast is rendered once and every
+/// recipient's queue holds the same allocation.
+pub type Payload = Rc<[u8]>;
+
+/// Converts a Unix time in milliseconds to the local time of day shown in `[HH:MM]` stamps.
+pub type LocalClock = fn(unix_ms: i64) -> HourMinute;
+
+/// The default time a connection may take to choose a name before it is closed.
+pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A moment, as both clocks see it: `mono` orders deadlines, `unix_ms` stamps messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub mono: Instant,
+    pub unix_ms: i64,
+}
+
+/// Who a payload goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipients {
+    One(ClientId),
+    /// Every named user.
+    Members,
+    /// Every named user but one.
+    MembersExcept(ClientId),
+    /// Every connection, named or not.
+    Everyone,
+}
+
+/// What the event loop must do after an event. Recipient sets refer to the membership right after the event
+/// that produced the effect, so the loop carries out each event's effects before feeding the next event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Send {
+        to: Recipients,
+        payload: Payload,
+    },
+    /// Close the connection once everything queued for it so far has been written.
+    Close(ClientId),
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    pub lang: Lang,
+    pub login_timeout: Duration,
+    pub local_clock: LocalClock,
+    /// The limit the framer enforces, quoted in the error a too-long line gets.
+    pub max_line_bytes: usize,
+}
+
+#[derive(Debug)]
+enum Client {
+    /// Connected, asked for a name, no valid one given yet.
+    Unnamed {
+        login_deadline: Instant,
+    },
+    Named {
+        name: Name,
+    },
+}
+
+/// The whole chat state.
+#[derive(Debug)]
+pub struct Chat {
+    config: ChatConfig,
+    clients: HashMap<ClientId, Client>,
+    by_name: HashMap<NameKey, ClientId>,
+    history: History,
+    /// Login deadlines in the order they were set; with one fixed timeout that is also deadline order. Entries
+    /// for clients that have since named themselves or left are skipped when they reach the front.
+    login_deadlines: VecDeque<(Instant, ClientId)>,
+    effects: Vec<Effect>,
+}
+
+impl Chat {
+    pub fn new(config: ChatConfig, history: History) -> Chat {
+        Chat {
+            config,
+            clients: HashMap::new(),
+            by_name: HashMap::new(),
+            history,
+            login_deadlines: VecDeque::new(),
+            effects: Vec::new(),
+        }
+    }
+
+    /// Moves the pending effects into `out` (which should be empty), oldest first.
+    pub fn take_effects(&mut self, out: &mut Vec<Effect>) {
+        std::mem::swap(&mut self.effects, out);
+    }
+
+    /// Every named user's client, in no particular order.
+    pub fn members(&self) -> impl Iterator<Item = ClientId> + '_ {
+        self.by_name.values().copied()
+    }
+
+    /// Every connection, named or not.
+    pub fn clients(&self) -> impl Iterator<Item = ClientId> + '_ {
+        self.clients.keys().copied()
+    }
+
+    pub fn member_count(&self) -> usize {
+        self.by_name.len()
+    }
+
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// A new connection: ask it for a name and start its login clock.
+    pub fn connect(&mut self, id: ClientId, now: Now) {
+        let login_deadline = now.mono + self.config.login_timeout;
+        self.clients.insert(id, Client::Unnamed { login_deadline });
+        self.login_deadlines.push_back((login_deadline, id));
+        self.reply(id, &[Text::AskName]);
+    }
+
+    /// A connection is gone, whatever the reason. Others hear that a named user left.
+    pub fn disconnect(&mut self, id: ClientId) {
+        if let Some(Client::Named { name }) = self.clients.remove(&id) {
+            self.by_name.remove(&name.key());
+            let notice = self.render(&[Text::Left { name: name.as_str() }]);
+            self.send(Recipients::Members, notice);
+        }
+    }
+
+    /// A complete line (without terminator) arrived from `id`.
+    pub fn receive_line(&mut self, id: ClientId, raw: &[u8], now: Now) {
+        let line = clean_line(raw);
+        match self.clients.get(&id) {
+            Some(Client::Unnamed { .. }) => self.choose_name(id, &line),
+            Some(Client::Named { .. }) => self.dispatch(id, &line, now),
+            None => log::warn!("line from unknown client {id} ignored"),
+        }
+    }
+
+    /// `id` sent a line longer than the framer allows; it was discarded.
+    pub fn line_too_long(&mut self, id: ClientId) {
+        let max_bytes = self.config.max_line_bytes;
+        match self.clients.get(&id) {
+            Some(Client::Unnamed { .. }) => self.reply(id, &[Text::LineTooLong { max_bytes }, Text::AskName]),
+            Some(Client::Named { .. }) => self.reply(id, &[Text::LineTooLong { max_bytes }]),
+            None => {}
+        }
+    }
+
+    /// When [`Chat::handle_timeout`] next has work to do, if ever.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.drop_stale_deadlines();
+        self.login_deadlines.front().map(|&(deadline, _)| deadline)
+    }
+
+    /// Closes connections that have not chosen a name in time.
+    pub fn handle_timeout(&mut self, now: Now) {
+        while let Some(&(deadline, id)) = self.login_deadlines.front() {
+            if deadline > now.mono {
+                break;
+            }
+            self.login_deadlines.pop_front();
+            if self.is_unnamed_with_deadline(id, deadline) {
+                self.clients.remove(&id);
+                self.reply(id, &[Text::LoginTimedOut]);
+                self.effects.push(Effect::Close(id));
+            }
+        }
+    }
+
+    /// The server is stopping: tell every connection.
+    pub fn shutdown(&mut self) {
+        let notice = self.render(&[Text::ShuttingDown]);
+        self.send(Recipients::Everyone, notice);
+    }
+
+    fn drop_stale_deadlines(&mut self) {
+        while let Some(&(deadline, id)) = self.login_deadlines.front() {
+            if self.is_unnamed_with_deadline(id, deadline) {
+                break;
+            }
+            self.login_deadlines.pop_front();
+        }
+    }
+
+    /// Whether `id` is still the same unnamed connection that `deadline` was set for (ids are reused).
+    fn is_unnamed_with_deadline(&self, id: ClientId, deadline: Instant) -> bool {
+        matches!(self.clients.get(&id), Some(Client::Unnamed { login_deadline }) if *login_deadline == deadline)
+    }
+
+    fn choose_name(&mut self, id: ClientId, line: &str) {
+        if matches!(parse_input(line), Input::Command(Command::Quit)) {
+            return self.quit(id);
+        }
+        let name = match Name::parse(line) {
+            Ok(name) => name,
+            Err(NameError::BadLength | NameError::BadCharacter | NameError::LooksLikeCommand) => {
+                return self.reply(id, &[Text::NameInvalid, Text::AskName]);
+            }
+        };
+        let key = name.key();
+        if self.by_name.contains_key(&key) {
+            return self.reply(id, &[Text::NameTaken { name: name.as_str() }, Text::AskName]);
+        }
+        self.by_name.insert(key, id);
+        self.welcome(id, &name);
+        let notice = self.render(&[Text::Joined { name: name.as_str() }]);
+        self.send(Recipients::MembersExcept(id), notice);
+        self.clients.insert(id, Client::Named { name });
+    }
+
+    fn welcome(&mut self, id: ClientId, name: &Name) {
+        let mut texts = vec![Text::Welcome { name: name.as_str() }, Text::HelpHint];
+        let clock = self.config.local_clock;
+        if !self.history.is_empty() {
+            texts.push(Text::HistoryHeader);
+            texts.extend(self.history.iter().map(|m| Text::Public {
+                at: clock(m.ts),
+                from: &m.user,
+                text: &m.text,
+            }));
+        }
+        let payload = render_lines(self.config.lang, &texts);
+        self.send(Recipients::One(id), payload);
+    }
+
+    fn dispatch(&mut self, id: ClientId, line: &str, now: Now) {
+        match parse_input(line) {
+            Input::Blank => {}
+            Input::Message(text) => self.public_message(id, text, now),
+            Input::Command(Command::Help) => self.reply(id, &[Text::Help]),
+            Input::Command(Command::Users) => self.list_users(id),
+            Input::Command(Command::Whisper { to, text }) => self.whisper(id, to, text, now),
+            Input::Command(Command::WhisperUsage) => self.reply(id, &[Text::WhisperUsage]),
+            Input::Command(Command::Quit) => self.quit(id),
+            Input::Command(Command::Unknown(command)) => self.reply(id, &[Text::UnknownCommand { command }]),
+        }
+    }
+
+    fn public_message(&mut self, id: ClientId, text: &str, now: Now) {
+        let Some(from) = self.name_of(id) else { return };
+        let at = (self.config.local_clock)(now.unix_ms);
+        let payload = self.render(&[Text::Public {
+            at,
+            from: from.as_str(),
+            text,
+        }]);
+        let stored = StoredMessage {
+            ts: now.unix_ms,
+            user: from.as_str().to_owned(),
+            text: text.to_owned(),
+        };
+        self.history.push(stored);
+        self.send(Recipients::Members, payload);
+    }
+
+    fn list_users(&mut self, id: ClientId) {
+        let mut names: Vec<&Name> = self
+            .clients
+            .values()
+            .filter_map(|c| {
+                if let Client::Named { name } = c {
+                    Some(name)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        names.sort_by_cached_key(|name| (name.key(), name.as_str().to_owned()));
+        let mut texts = Vec::with_capacity(names.len() + 1);
+        texts.push(Text::UsersHeader { count: names.len() });
+        texts.extend(names.iter().map(|name| Text::UserEntry { name: name.as_str() }));
+        let payload = render_lines(self.config.lang, &texts);
+        self.send(Recipients::One(id), payload);
+    }
+
+    fn whisper(&mut self, id: ClientId, to: &str, text: &str, now: Now) {
+        let Some(from) = self.name_of(id) else { return };
+        let Some(&target) = self.by_name.get(&NameKey::of(to)) else {
+            return self.reply(id, &[Text::WhisperNoSuchUser { name: to }]);
+        };
+        if target == id {
+            return self.reply(id, &[Text::WhisperToSelf]);
+        }
+        let Some(target_name) = self.name_of(target) else {
+            return;
+        };
+        let at = (self.config.local_clock)(now.unix_ms);
+        let private = self.render(&[Text::Private {
+            at,
+            from: from.as_str(),
+            text,
+        }]);
+        let receipt = self.render(&[Text::WhisperSent {
+            to: target_name.as_str(),
+        }]);
+        self.send(Recipients::One(target), private);
+        self.send(Recipients::One(id), receipt);
+    }
+
+    fn quit(&mut self, id: ClientId) {
+        self.reply(id, &[Text::Goodbye]);
+        self.effects.push(Effect::Close(id));
+        self.disconnect(id);
+    }
+
+    fn name_of(&self, id: ClientId) -> Option<&Name> {
+        match self.clients.get(&id) {
+            Some(Client::Named { name }) => Some(name),
+            _ => None,
+        }
+    }
+
+    fn reply(&mut self, id: ClientId, texts: &[Text<'_>]) {
+        let payload = self.render(texts);
+        self.send(Recipients::One(id), payload);
+    }
+
+    fn render(&self, texts: &[Text<'_>]) -> Payload {
+        render_lines(self.config.lang, texts)
+    }
+
+    fn send(&mut self, to: Recipients, payload: Payload) {
+        self.effects.push(Effect::Send { to, payload });
+    }
+}
+
+/// Renders texts as consecutive `\n`-terminated lines in one shared payload.
+fn render_lines(lang: Lang, texts: &[Text<'_>]) -> Payload {
+    let mut out = String::new();
+    for text in texts {
+        text.render_into(lang, &mut out);
+        out.push('\n');
+    }
+    Rc::from(out.into_bytes())
+}
+
+/// Decodes a line as UTF-8 (invalid sequences become U+FFFD) and removes control characters other than tab,
+/// so no client can move another's cursor, recolour their terminal or hide text from them.
+fn clean_line(raw: &[u8]) -> Cow<'_, str> {
+    let text = String::from_utf8_lossy(raw);
+    if !text.chars().any(is_forbidden_char) {
+        return text;
+    }
+    Cow::Owned(text.chars().filter(|&c| !is_forbidden_char(c)).collect())
+}
+
+/// C0 controls except tab, DEL, and C1 controls.
+fn is_forbidden_char(c: char) -> bool {
+    c.is_control() && c != '\t'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc_clock(unix_ms: i64) -> HourMinute {
+        let minutes = unix_ms.div_euclid(60_000);
+        HourMinute {
+            hour: (minutes / 60 % 24) as u8,
+            minute: (minutes % 60) as u8,
+        }
+    }
+
+    /// A chat driven with simulated time; every effect is turned into per-client transcripts.
+    struct Harness {
+        chat: Chat,
+        start: Instant,
+        /// 14:30 UTC on some day, in ms, plus the simulated time elapsed.
+        base_unix_ms: i64,
+        elapsed: Duration,
+        seen: HashMap<ClientId, String>,
+        closed: Vec<ClientId>,
+    }
+
+    impl Harness {
+        fn new(lang: Lang) -> Harness {
+            let config = ChatConfig {
+                lang,
+                login_timeout: DEFAULT_LOGIN_TIMEOUT,
+                local_clock: utc_clock,
+                max_line_bytes: 4096,
+            };
+            Harness {
+                chat: Chat::new(config, History::new(50)),
+                start: Instant::now(),
+                base_unix_ms: 1_700_000_000_000 - 1_700_000_000_000 % 86_400_000 + (14 * 60 + 30) * 60_000,
+                elapsed: Duration::ZERO,
+                seen: HashMap::new(),
+                closed: Vec::new(),
+            }
+        }
+
+        fn now(&self) -> Now {
+            Now {
+                mono: self.start + self.elapsed,
+                unix_ms: self.base_unix_ms + self.elapsed.as_millis() as i64,
+            }
+        }
+
+        fn advance(&mut self, by: Duration) {
+            self.elapsed += by;
+        }
+
+        fn connect(&mut self, id: ClientId) {
+            let now = self.now();
+            self.chat.connect(id, now);
+            self.apply();
+        }
+
+        fn line(&mut self, id: ClientId, line: &str) {
+            let now = self.now();
+            self.chat.receive_line(id, line.as_bytes(), now);
+            self.apply();
+        }
+
+        fn join(&mut self, id: ClientId, name: &str) {
+            self.connect(id);
+            self.line(id, name);
+            self.take(id);
+        }
+
+        fn apply(&mut self) {
+            let mut effects = Vec::new();
+            self.chat.take_effects(&mut effects);
+            for effect in effects {
+                match effect {
+                    Effect::Send { to, payload } => {
+                        let text = String::from_utf8(payload.to_vec()).expect("catalogue lines are UTF-8");
+                        let ids: Vec<ClientId> = match to {
+                            Recipients::One(id) => vec![id],
+                            Recipients::Members => self.chat.members().collect(),
+                            Recipients::MembersExcept(except) => {
+                                self.chat.members().filter(|&id| id != except).collect()
+                            }
+                            Recipients::Everyone => self.chat.clients().collect(),
+                        };
+                        for id in ids {
+                            self.seen.entry(id).or_default().push_str(&text);
+                        }
+                    }
+                    Effect::Close(id) => self.closed.push(id),
+                }
+            }
+        }
+
+        /// What `id` has been sent since the last take.
+        fn take(&mut self, id: ClientId) -> String {
+            self.seen.remove(&id).unwrap_or_default()
+        }
+    }
+
+    #[test]
+    fn a_new_connection_is_asked_for_a_name_then_welcomed() {
+        let mut h = Harness::new(Lang::Es);
+        h.connect(1);
+        assert_eq!(h.take(1), "USUARIO:\n");
+        h.line(1, "Juan");
+        assert_eq!(h.take(1), "Bienvenido Juan!\nEscribe /help para comandos\n");
+    }
+
+    #[test]
+    fn newcomers_get_the_history_and_others_a_join_notice() {
+        let mut h = Harness::new(Lang::Es);
+        h.join(1, "María");
+        h.line(1, "Hola a todos");
+        assert_eq!(h.take(1), "[14:30] María: Hola a todos\n");
+        h.advance(Duration::from_secs(120));
+        h.join(2, "Pedro");
+        assert_eq!(h.take(1), "*** Pedro se ha unido al chat\n");
+        h.line(2, "Qué tal?");
+        h.take(1);
+        h.take(2);
+        h.connect(3);
+        h.line(3, "Juan");
+        assert_eq!(
+            h.take(3),
+            "USUARIO:\nBienvenido Juan!\nEscribe /help para comandos\nHistorial:\n\
+             [14:30] María: Hola a todos\n[14:32] Pedro: Qué tal?\n"
+        );
+        assert_eq!(h.take(1), "*** Juan se ha unido al chat\n");
+        assert_eq!(h.take(2), "*** Juan se ha unido al chat\n");
+    }
+
+    #[test]
+    fn names_are_unique_ignoring_case_and_bad_names_are_asked_again() {
+        let mut h = Harness::new(Lang::En);
+        h.join(1, "María");
+        h.connect(2);
+        h.take(2);
+        h.line(2, "MARÍA");
+        assert_eq!(h.take(2), "Error: the name MARÍA is already taken\nUSERNAME:\n");
+        h.line(2, "two words");
+        assert_eq!(
+            h.take(2),
+            "Error: a name has 1 to 32 characters, no spaces or control characters, and does not start with /\n\
+             USERNAME:\n"
+        );
+        h.line(2, "Maria");
+        assert_eq!(h.take(2), "Welcome Maria!\nType /help for commands\n");
+    }
+
+    #[test]
+    fn public_messages_reach_everyone_named_including_the_sender() {
+        let mut h = Harness::new(Lang::En);
+        h.join(1, "Ana");
+        h.join(2, "Bea");
+        h.take(1);
+        h.connect(3);
+        h.take(3);
+        h.line(1, "hi all");
+        assert_eq!(h.take(1), "[14:30] Ana: hi all\n");
+        assert_eq!(h.take(2), "[14:30] Ana: hi all\n");
+        assert_eq!(h.take(3), "", "an unnamed connection is not in the room");
+        h.line(1, "   ");
+        assert_eq!(h.take(2), "", "blank lines are ignored");
+    }
+
+    #[test]
+    fn users_are_listed_sorted_ignoring_case() {
+        let mut h = Harness::new(Lang::Es);
+        h.join(1, "pedro");
+        h.join(2, "Juan");
+        h.join(3, "María");
+        h.line(1, "/users");
+        assert_eq!(
+            h.take(1),
+            "*** Juan se ha unido al chat\n*** María se ha unido al chat\nUsuarios conectados (3):\n  Juan\n  María\n  pedro\n"
+        );
+    }
+
+    #[test]
+    fn whispers_reach_only_their_target_and_are_not_stored() {
+        let mut h = Harness::new(Lang::Es);
+        h.join(1, "Juan");
+        h.join(2, "María");
+        h.join(3, "Pedro");
+        for id in 1..=3 {
+            h.take(id);
+        }
+        h.line(1, "/whisper maría Hola María, ¿cómo estás?");
+        assert_eq!(h.take(1), "Mensaje enviado a María\n");
+        assert_eq!(h.take(2), "[14:30] (privado) Juan: Hola María, ¿cómo estás?\n");
+        assert_eq!(h.take(3), "");
+        assert!(h.chat.history().is_empty());
+    }
+
+    #[test]
+    fn whisper_errors_are_explained() {
+        let mut h = Harness::new(Lang::En);
+        h.join(1, "Juan");
+        h.line(1, "/whisper Nadie hola");
+        assert_eq!(h.take(1), "Error: no user named Nadie is connected\n");
+        h.line(1, "/whisper JUAN hola");
+        assert_eq!(h.take(1), "Error: you cannot whisper to yourself\n");
+        h.line(1, "/whisper Juan");
+        assert_eq!(h.take(1), "Error: usage: /whisper <user> <message>\n");
+    }
+
+    #[test]
+    fn quit_says_goodbye_closes_and_others_hear_it() {
+        let mut h = Harness::new(Lang::Es);
+        h.join(1, "Juan");
+        h.join(2, "Pedro");
+        h.take(1);
+        h.line(1, "/quit");
+        assert_eq!(h.take(1), "Hasta pronto!\n");
+        assert_eq!(h.closed, vec![1]);
+        assert_eq!(h.take(2), "*** Juan ha salido del chat\n");
+        // The name is free again.
+        h.join(3, "juan");
+        assert_eq!(h.take(2), "*** juan se ha unido al chat\n");
+    }
+
+    #[test]
+    fn help_and_unknown_commands() {
+        let mut h = Harness::new(Lang::En);
+        h.join(1, "Juan");
+        h.line(1, "/help");
+        assert!(h.take(1).starts_with("Available commands:\n  /help"));
+        h.line(1, "/dance");
+        assert_eq!(h.take(1), "Error: unknown command /dance; type /help for the list\n");
+    }
+
+    #[test]
+    fn control_characters_never_reach_other_users() {
+        let mut h = Harness::new(Lang::En);
+        h.join(1, "Ana");
+        h.join(2, "Bea");
+        h.take(1);
+        h.chat.receive_line(1, b"\x1b[2Jred\x07\tok\xff", h.now());
+        h.apply();
+        assert_eq!(h.take(2), "[14:30] Ana: [2Jred\tok\u{fffd}\n");
+    }
+
+    #[test]
+    fn an_unnamed_connection_times_out_but_a_named_one_does_not() {
+        let mut h = Harness::new(Lang::En);
+        h.connect(1);
+        h.join(2, "Ana");
+        h.advance(Duration::from_secs(10));
+        h.connect(3);
+        h.take(1);
+        h.take(3);
+        assert_eq!(h.chat.poll_timeout(), Some(h.start + DEFAULT_LOGIN_TIMEOUT));
+        h.advance(Duration::from_secs(20));
+        let now = h.now();
+        h.chat.handle_timeout(now);
+        h.apply();
+        assert_eq!(h.take(1), "Error: timed out waiting for a username\n");
+        assert_eq!(h.closed, vec![1]);
+        assert_eq!(
+            h.chat.poll_timeout(),
+            Some(h.start + Duration::from_secs(10) + DEFAULT_LOGIN_TIMEOUT)
+        );
+        h.line(3, "Bea");
+        assert_eq!(h.chat.poll_timeout(), None, "named connections have no deadline");
+    }
+
+    #[test]
+    fn too_long_lines_are_answered() {
+        let mut h = Harness::new(Lang::En);
+        h.connect(1);
+        h.take(1);
+        h.chat.line_too_long(1);
+        h.apply();
+        assert_eq!(
+            h.take(1),
+            "Error: line too long (over 4096 bytes); it was discarded\nUSERNAME:\n"
+        );
+    }
+
+    #[test]
+    fn shutdown_reaches_every_connection() {
+        let mut h = Harness::new(Lang::En);
+        h.connect(1);
+        h.join(2, "Ana");
+        h.take(1);
+        h.chat.shutdown();
+        h.apply();
+        assert_eq!(h.take(1), "*** The server is shutting down\n");
+        assert_eq!(h.take(2), "*** The server is shutting down\n");
+    }
+}

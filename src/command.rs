@@ -1,0 +1,126 @@
+//! Parsing one line from a named user into what it asks for: a public message or a command.
+//!
+//! An unknown command is a value ([`Command::Unknown`]), not an error: answering it is the dispatcher's job.
+
+/// What a named user's line asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// Nothing but whitespace: ignored.
+    Blank,
+    /// A public message, exactly as typed (a leading `//` has become `/`).
+    Message(&'a str),
+    Command(Command<'a>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command<'a> {
+    Help,
+    Users,
+    Whisper {
+        to: &'a str,
+        text: &'a str,
+    },
+    /// `/whisper` without a recipient or without text.
+    WhisperUsage,
+    Quit,
+    /// The first word of the line, as typed.
+    Unknown(&'a str),
+}
+
+/// Parses one line (without its terminator). Command names ignore ASCII case; `//text` sends `/text` as a
+/// public message, so a message may begin with a slash.
+pub fn parse_input(line: &str) -> Input<'_> {
+    if line.trim().is_empty() {
+        return Input::Blank;
+    }
+    if line.starts_with("//") {
+        return Input::Message(&line[1..]);
+    }
+    let Some(after_slash) = line.strip_prefix('/') else {
+        return Input::Message(line);
+    };
+    let (word, rest) = split_word(after_slash);
+    let command = if word.eq_ignore_ascii_case("help") {
+        Command::Help
+    } else if word.eq_ignore_ascii_case("users") {
+        Command::Users
+    } else if word.eq_ignore_ascii_case("quit") {
+        Command::Quit
+    } else if word.eq_ignore_ascii_case("whisper") {
+        parse_whisper(rest)
+    } else {
+        Command::Unknown(&line[..word.len() + 1])
+    };
+    Input::Command(command)
+}
+
+fn parse_whisper(args: &str) -> Command<'_> {
+    let (to, text) = split_word(args.trim_start());
+    if to.is_empty() || text.trim().is_empty() {
+        return Command::WhisperUsage;
+    }
+    Command::Whisper { to, text }
+}
+
+/// Splits off the first whitespace-delimited word; the rest starts after the whitespace that ended it.
+fn split_word(s: &str) -> (&str, &str) {
+    match s.find(char::is_whitespace) {
+        Some(end) => {
+            let rest = &s[end..];
+            (&s[..end], rest.trim_start())
+        }
+        None => (s, ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_lines_are_messages() {
+        assert_eq!(parse_input("Hola! ¿Cómo están?"), Input::Message("Hola! ¿Cómo están?"));
+        assert_eq!(parse_input("  indented"), Input::Message("  indented"));
+        assert_eq!(parse_input(" \t "), Input::Blank);
+        assert_eq!(parse_input(""), Input::Blank);
+    }
+
+    #[test]
+    fn double_slash_escapes_a_leading_slash() {
+        assert_eq!(
+            parse_input("//help is not a command"),
+            Input::Message("/help is not a command")
+        );
+    }
+
+    #[test]
+    fn commands_parse_ignoring_case_and_extra_words() {
+        assert_eq!(parse_input("/help"), Input::Command(Command::Help));
+        assert_eq!(parse_input("/HELP me"), Input::Command(Command::Help));
+        assert_eq!(parse_input("/users"), Input::Command(Command::Users));
+        assert_eq!(parse_input("/quit now"), Input::Command(Command::Quit));
+        assert_eq!(parse_input("/dance now"), Input::Command(Command::Unknown("/dance")));
+        assert_eq!(parse_input("/"), Input::Command(Command::Unknown("/")));
+    }
+
+    #[test]
+    fn whisper_takes_a_recipient_and_the_rest_of_the_line() {
+        assert_eq!(
+            parse_input("/whisper María Hola María, ¿cómo estás?"),
+            Input::Command(Command::Whisper {
+                to: "María",
+                text: "Hola María, ¿cómo estás?"
+            })
+        );
+        assert_eq!(
+            parse_input("/whisper   Pedro   two  spaces"),
+            Input::Command(Command::Whisper {
+                to: "Pedro",
+                text: "two  spaces"
+            })
+        );
+        assert_eq!(parse_input("/whisper"), Input::Command(Command::WhisperUsage));
+        assert_eq!(parse_input("/whisper Pedro"), Input::Command(Command::WhisperUsage));
+        assert_eq!(parse_input("/whisper Pedro   "), Input::Command(Command::WhisperUsage));
+    }
+}

@@ -1,0 +1,203 @@
+//! Server configuration: every limit and setting, its default, and the command-line flags that change them.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::catalog::Lang;
+use crate::chat::DEFAULT_LOGIN_TIMEOUT;
+use crate::history::DEFAULT_HISTORY_SIZE;
+
+/// Where the server listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5555";
+/// The history file, relative to the working directory.
+pub const DEFAULT_HISTORY_FILE: &str = "chat_history.json";
+/// How often changed history is written to disk, in seconds.
+pub const DEFAULT_SAVE_INTERVAL: Duration = Duration::from_secs(1);
+/// The most connections held at once, named or not; one more is told the server is full and closed.
+pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
+/// The most bytes queued for one slow client before it is disconnected: 1 MiB.
+pub const DEFAULT_MAX_QUEUE_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub history_file: PathBuf,
+    pub history_size: usize,
+    pub save_interval: Duration,
+    pub lang: Lang,
+    pub max_clients: usize,
+    pub max_queue_bytes: usize,
+    pub login_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5555)),
+            history_file: PathBuf::from(DEFAULT_HISTORY_FILE),
+            history_size: DEFAULT_HISTORY_SIZE,
+            save_interval: DEFAULT_SAVE_INTERVAL,
+            lang: Lang::En,
+            max_clients: DEFAULT_MAX_CLIENTS,
+            max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+            login_timeout: DEFAULT_LOGIN_TIMEOUT,
+        }
+    }
+}
+
+/// What the command line asked for.
+#[derive(Debug)]
+pub enum Invocation {
+    Run(ServerConfig),
+    Help,
+    Version,
+}
+
+/// The `--help` text, with every default.
+pub fn help_text() -> String {
+    format!(
+        "charla-server: a multi-user chat over TCP, in one single-threaded event loop
+
+Usage: charla-server [OPTIONS]
+
+Options:
+  --listen ADDR:PORT       address to listen on, IPv4 or IPv6 ([::1]:5555)   [default: {DEFAULT_LISTEN}]
+  --history-file PATH      where public history is saved as JSON             [default: {DEFAULT_HISTORY_FILE}]
+  --history-size N         public messages kept and replayed to newcomers     [default: {DEFAULT_HISTORY_SIZE}]
+  --save-interval SECS     how often changed history is saved                 [default: {save}]
+  --lang en|es             language of the lines sent to users                [default: en]
+  --max-clients N          connections held at once; more are turned away     [default: {DEFAULT_MAX_CLIENTS}]
+  --max-queue BYTES        output queued for one client before it is dropped  [default: {DEFAULT_MAX_QUEUE_BYTES}]
+  --login-timeout SECS     time a connection has to choose a name             [default: {login}]
+  -h, --help               print this help
+  -V, --version            print the version
+
+Logging goes to stderr; set RUST_LOG (error, warn, info, debug, trace) to change its level [default: info].",
+        save = DEFAULT_SAVE_INTERVAL.as_secs(),
+        login = DEFAULT_LOGIN_TIMEOUT.as_secs(),
+    )
+}
+
+/// Parses the server's command line (without the program name).
+pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Invocation, String> {
+    use lexopt::prelude::*;
+
+    let mut config = ServerConfig::default();
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("listen") => config.listen = parse_addr(&string_value(&mut parser, "--listen")?)?,
+            Long("history-file") => config.history_file = parser.value().map_err(|e| e.to_string())?.into(),
+            Long("history-size") => config.history_size = number(&mut parser, "--history-size")?,
+            Long("save-interval") => config.save_interval = seconds(&mut parser, "--save-interval", 1)?,
+            Long("lang") => config.lang = string_value(&mut parser, "--lang")?.parse()?,
+            Long("max-clients") => config.max_clients = number(&mut parser, "--max-clients")?,
+            Long("max-queue") => config.max_queue_bytes = number(&mut parser, "--max-queue")?,
+            Long("login-timeout") => config.login_timeout = seconds(&mut parser, "--login-timeout", 1)?,
+            Short('h') | Long("help") => return Ok(Invocation::Help),
+            Short('V') | Long("version") => return Ok(Invocation::Version),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok(Invocation::Run(config))
+}
+
+fn string_value(parser: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
+    parser
+        .value()
+        .map_err(|e| e.to_string())?
+        .into_string()
+        .map_err(|_| format!("{flag} needs a UTF-8 value"))
+}
+
+fn number(parser: &mut lexopt::Parser, flag: &str) -> Result<usize, String> {
+    let text = string_value(parser, flag)?;
+    text.parse()
+        .map_err(|_| format!("{flag} needs a whole number, not {text:?}"))
+}
+
+fn seconds(parser: &mut lexopt::Parser, flag: &str, min: u64) -> Result<Duration, String> {
+    let text = string_value(parser, flag)?;
+    match text.parse::<u64>() {
+        Ok(secs) if secs >= min => Ok(Duration::from_secs(secs)),
+        _ => Err(format!(
+            "{flag} needs a whole number of seconds, at least {min}, not {text:?}"
+        )),
+    }
+}
+
+/// Accepts `1.2.3.4:5555`, `[::1]:5555` or `localhost:5555` (the first address the name resolves to).
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    text.to_socket_addrs()
+        .map_err(|e| format!("--listen {text:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--listen {text:?} resolves to no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Invocation, String> {
+        parse_args(args.iter().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn defaults_without_flags() {
+        let Ok(Invocation::Run(config)) = parse(&[]) else {
+            panic!("no flags must run")
+        };
+        assert_eq!(config.listen, "127.0.0.1:5555".parse().expect("literal"));
+        assert_eq!(config.history_size, 50);
+        assert_eq!(config.lang, Lang::En);
+        assert_eq!(config.max_queue_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn flags_change_settings() {
+        let Ok(Invocation::Run(config)) = parse(&[
+            "--listen",
+            "[::1]:0",
+            "--lang=es",
+            "--history-size",
+            "7",
+            "--save-interval",
+            "3",
+            "--history-file",
+            "/tmp/h.json",
+            "--max-clients",
+            "9",
+            "--max-queue",
+            "4096",
+            "--login-timeout",
+            "5",
+        ]) else {
+            panic!("valid flags must run")
+        };
+        assert_eq!(config.listen, "[::1]:0".parse().expect("literal"));
+        assert_eq!(config.lang, Lang::Es);
+        assert_eq!(config.history_size, 7);
+        assert_eq!(config.save_interval, Duration::from_secs(3));
+        assert_eq!(config.history_file, PathBuf::from("/tmp/h.json"));
+        assert_eq!(config.max_clients, 9);
+        assert_eq!(config.max_queue_bytes, 4096);
+        assert_eq!(config.login_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_flags_are_explained() {
+        assert!(parse(&["--lang", "fr"]).unwrap_err().contains("fr"));
+        assert!(
+            parse(&["--history-size", "many"])
+                .unwrap_err()
+                .contains("--history-size")
+        );
+        assert!(parse(&["--save-interval", "0"]).unwrap_err().contains("at least 1"));
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(matches!(parse(&["--help"]), Ok(Invocation::Help)));
+    }
+}

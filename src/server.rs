@@ -1,0 +1,436 @@
+//! The event loop: one thread, one `mio::Poll`. It accepts, reads, frames lines, feeds them to the chat core,
+//! carries out the core's effects, writes, saves history on a timer and shuts down on SIGINT/SIGTERM.
+//!
+//! Readiness is edge-triggered: every accept and read continues until `WouldBlock` (or, for a read, until a
+//! fairness budget is spent, in which case the connection is revisited before the loop sleeps again), and
+//! writes until done or `WouldBlock`, with WRITABLE interest registered only while output is blocked.
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+
+use crate::catalog::Text;
+use crate::chat::{Chat, ChatConfig, Effect, Now};
+use crate::clock;
+use crate::config::ServerConfig;
+use crate::connection::Connection;
+use crate::connections::Connections;
+use crate::framing::{Frame, LineFramer, MAX_LINE_BYTES};
+use crate::history::History;
+use crate::history_file;
+
+const LISTENER: Token = Token(usize::MAX);
+const SIGNALS: Token = Token(usize::MAX - 1);
+
+/// Readiness events taken from the kernel per poll.
+const EVENTS_PER_POLL: usize = 1024;
+/// The loop's one read buffer, shared by all connections: bytes per `read` call.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Bytes read from one connection per turn before others get theirs; a flooding client cannot starve the loop.
+const READ_BUDGET_BYTES: usize = 4 * READ_CHUNK_BYTES;
+/// How long shutdown waits for clients to take the shutdown notice and their queued output.
+const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long accepting stays paused after running out of file descriptors, unless a connection closes first.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+pub struct Server {
+    poll: Poll,
+    events: Events,
+    /// Taken away at shutdown, which closes it: no new connections while the last output drains.
+    listener: Option<TcpListener>,
+    signals: Signals,
+    config: ServerConfig,
+    chat: Chat,
+    conns: Connections,
+    /// Effects taken from the core and not yet carried out; kept to reuse its allocation.
+    effects: Vec<Effect>,
+    scratch: Box<[u8]>,
+    /// Connections whose read budget ran out while still readable; read again before sleeping.
+    read_backlog: Vec<usize>,
+    /// Set while accept is paused (out of file descriptors): when to try again.
+    accept_retry_at: Option<Instant>,
+    saver: HistorySaver,
+    next_serial: u64,
+    stop_requested: bool,
+}
+
+/// Saves history at most once per interval while it changes, and retries after a failed save.
+struct HistorySaver {
+    interval: Duration,
+    saved_revision: u64,
+    due: Option<Instant>,
+}
+
+impl Server {
+    /// Loads history and binds the listening socket; nothing is served until [`Server::run`].
+    pub fn bind(config: ServerConfig) -> io::Result<Server> {
+        let history = load_history(&config)?;
+        let saved_revision = history.revision();
+        let poll = Poll::new().map_err(|e| context(e, "cannot create the poll instance"))?;
+        let mut listener =
+            TcpListener::bind(config.listen).map_err(|e| context(e, &format!("cannot listen on {}", config.listen)))?;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| context(e, "cannot install signal handlers"))?;
+        poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let registry = poll.registry().try_clone()?;
+        let chat_config = ChatConfig {
+            lang: config.lang,
+            login_timeout: config.login_timeout,
+            local_clock: clock::local_hour_minute,
+            max_line_bytes: MAX_LINE_BYTES,
+        };
+        Ok(Server {
+            poll,
+            events: Events::with_capacity(EVENTS_PER_POLL),
+            listener: Some(listener),
+            signals,
+            chat: Chat::new(chat_config, history),
+            conns: Connections::new(registry, config.max_queue_bytes),
+            effects: Vec::new(),
+            scratch: vec![0; READ_CHUNK_BYTES].into_boxed_slice(),
+            read_backlog: Vec::new(),
+            accept_retry_at: None,
+            saver: HistorySaver {
+                interval: config.save_interval,
+                saved_revision,
+                due: None,
+            },
+            next_serial: 0,
+            stop_requested: false,
+            config,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match &self.listener {
+            Some(listener) => listener.local_addr(),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the server has stopped listening",
+            )),
+        }
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+    pub fn run(mut self) -> io::Result<()> {
+        while !self.stop_requested {
+            self.poll_once()?;
+        }
+        self.shutdown()
+    }
+
+    /// One turn of the loop: wait, handle events, run timers, flush, remove closed connections.
+    fn poll_once(&mut self) -> io::Result<()> {
+        let timeout = self.next_timeout(Instant::now());
+        if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                return Ok(());
+            }
+            return Err(context(e, "poll failed"));
+        }
+        let now = clock::now();
+        // Lent out so handlers may borrow the server mutably while iterating; handed back below.
+        let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        for event in events.iter() {
+            match event.token() {
+                LISTENER => self.accept_all(now),
+                SIGNALS => self.take_signals(),
+                Token(key) => {
+                    if event.is_writable() {
+                        self.conns.flush(key);
+                    }
+                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        self.read_from(key, now);
+                    }
+                }
+            }
+        }
+        self.events = events;
+        self.read_backlog_once(now);
+        self.run_timers(now);
+        self.conns.flush_pending();
+        self.reap(now);
+        Ok(())
+    }
+
+    /// How long poll may sleep: until the earliest timer, or not at all while reads are owed.
+    fn next_timeout(&mut self, now: Instant) -> Option<Duration> {
+        if !self.read_backlog.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        [
+            self.chat.poll_timeout(),
+            self.saver.due,
+            self.conns.next_close_deadline(),
+            self.accept_retry_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|deadline| deadline.saturating_duration_since(now))
+    }
+
+    fn run_timers(&mut self, now: Now) {
+        self.chat.handle_timeout(now);
+        self.apply_effects(now);
+        self.conns.expire_closing(now.mono);
+        if self.accept_retry_at.is_some_and(|at| at <= now.mono) {
+            self.accept_retry_at = None;
+            self.accept_all(now);
+        }
+        self.saver.tick(&self.chat, &self.config, now.mono);
+    }
+
+    fn accept_all(&mut self, now: Now) {
+        if self.accept_retry_at.is_some() {
+            return;
+        }
+        loop {
+            let Some(listener) = &self.listener else { return };
+            match listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer, now),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_transient_accept_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors, or worse: accepting again at once would spin. Wait for a
+                    // connection to close, or for the retry delay.
+                    log::warn!("accept failed: {e}; pausing new connections for up to {ACCEPT_RETRY_DELAY:?}");
+                    self.accept_retry_at = Some(now.mono + ACCEPT_RETRY_DELAY);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, now: Now) {
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!("TCP_NODELAY on {peer} failed: {e}");
+        }
+        if self.conns.len() >= self.config.max_clients {
+            log::warn!(
+                "refusing {peer}: {} connections already (--max-clients)",
+                self.conns.len()
+            );
+            refuse_full(stream, &self.config);
+            return;
+        }
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let framer = LineFramer::new(MAX_LINE_BYTES);
+        match self.conns.insert(|_| Connection::new(stream, peer, framer, serial)) {
+            Ok(key) => {
+                log::debug!("connection {key} from {peer}");
+                self.chat.connect(key, now);
+                self.apply_effects(now);
+            }
+            Err(e) => log::warn!("cannot register connection from {peer}: {e}; dropping it"),
+        }
+    }
+
+    fn take_signals(&mut self) {
+        for signal in self.signals.pending() {
+            let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+            log::info!("{name} received; shutting down");
+            self.stop_requested = true;
+        }
+    }
+
+    /// Reads from one connection until `WouldBlock`, its budget is spent, or it stops being open.
+    fn read_from(&mut self, key: usize, now: Now) {
+        let mut budget = READ_BUDGET_BYTES;
+        loop {
+            let Some(conn) = self
+                .conns
+                .get_mut(key)
+                .filter(|c| c.phase == crate::connection::Phase::Open)
+            else {
+                return;
+            };
+            let read = match conn.socket.read(&mut self.scratch) {
+                Ok(0) => return self.peer_closed(key, now),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::debug!("read from {} failed: {e}; closing", conn.peer);
+                    self.conns.kill(key);
+                    self.chat.disconnect(key);
+                    return self.apply_effects(now);
+                }
+            };
+            // The framer is lent out so the lines it yields can go straight to the core and their effects
+            // straight to the other connections, one line at a time, in order.
+            let mut framer = std::mem::replace(&mut conn.framer, LineFramer::new(MAX_LINE_BYTES));
+            framer.push(&self.scratch[..read], |frame| {
+                if !self.conns.is_open(key) {
+                    return;
+                }
+                match frame {
+                    Frame::Line(line) => self.chat.receive_line(key, line, now),
+                    Frame::TooLong => self.chat.line_too_long(key),
+                }
+                self.chat.take_effects(&mut self.effects);
+                self.conns.apply(&self.chat, &mut self.effects, now.mono);
+            });
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.framer = framer;
+            }
+            budget = budget.saturating_sub(read);
+            if budget == 0 {
+                self.read_backlog.push(key);
+                return;
+            }
+        }
+    }
+
+    /// Gives each connection whose read budget ran out its next turn.
+    fn read_backlog_once(&mut self, now: Now) {
+        let backlog = std::mem::take(&mut self.read_backlog);
+        for key in backlog {
+            self.read_from(key, now);
+        }
+    }
+
+    /// The peer closed its side: it has left the chat, but still gets what was queued for it.
+    fn peer_closed(&mut self, key: usize, now: Now) {
+        self.chat.disconnect(key);
+        self.apply_effects(now);
+        self.conns.close_after_flush(key, now.mono);
+    }
+
+    fn apply_effects(&mut self, now: Now) {
+        self.chat.take_effects(&mut self.effects);
+        self.conns.apply(&self.chat, &mut self.effects, now.mono);
+    }
+
+    fn reap(&mut self, now: Now) {
+        let removed = self.conns.reap(&mut self.chat, &mut self.effects, now.mono);
+        // Leave notices queued while reaping go out now rather than after the next wake-up.
+        self.conns.flush_pending();
+        if removed > 0 && self.accept_retry_at.is_some() {
+            self.accept_retry_at = None;
+            self.accept_all(now);
+        }
+    }
+
+    /// Stops accepting, tells everyone, flushes for at most [`SHUTDOWN_FLUSH_TIMEOUT`], saves history.
+    fn shutdown(mut self) -> io::Result<()> {
+        if let Some(mut listener) = self.listener.take()
+            && let Err(e) = self.poll.registry().deregister(&mut listener)
+        {
+            log::debug!("deregistering the listener failed: {e}");
+        }
+        let now = clock::now();
+        self.chat.shutdown();
+        self.apply_effects(now);
+        self.conns.flush_pending();
+        let deadline = now.mono + SHUTDOWN_FLUSH_TIMEOUT;
+        while self.conns.any_output_pending() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                log::warn!("some clients did not take the shutdown notice within {SHUTDOWN_FLUSH_TIMEOUT:?}");
+                break;
+            }
+            match self.poll.poll(&mut self.events, Some(left)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(context(e, "poll failed during shutdown")),
+            }
+            let writable: Vec<usize> = self
+                .events
+                .iter()
+                .filter(|e| e.is_writable())
+                .map(|e| e.token().0)
+                .collect();
+            for key in writable {
+                self.conns.flush(key);
+            }
+        }
+        self.saver.save_now(&self.chat, &self.config);
+        log::info!("stopped; {} connections closed", self.conns.len());
+        Ok(())
+    }
+}
+
+impl HistorySaver {
+    /// Schedules a save one interval after the first unsaved change, and saves when that time comes.
+    fn tick(&mut self, chat: &Chat, config: &ServerConfig, now: Instant) {
+        if chat.history().revision() == self.saved_revision {
+            return;
+        }
+        match self.due {
+            None => self.due = Some(now + self.interval),
+            Some(due) if due <= now => {
+                self.due = None;
+                if !self.save_now(chat, config) {
+                    // Keep the unsaved change scheduled: the next interval retries.
+                    self.due = Some(now + self.interval);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Saves if anything changed since the last save; returns whether history is now on disk.
+    fn save_now(&mut self, chat: &Chat, config: &ServerConfig) -> bool {
+        let revision = chat.history().revision();
+        if revision == self.saved_revision {
+            return true;
+        }
+        match history_file::save(&config.history_file, &chat.history().to_json()) {
+            Ok(()) => {
+                self.saved_revision = revision;
+                true
+            }
+            Err(e) => {
+                log::error!(
+                    "history not saved: {e}; the previous file is intact, retrying in {:?}",
+                    self.interval
+                );
+                false
+            }
+        }
+    }
+}
+
+fn load_history(config: &ServerConfig) -> io::Result<History> {
+    let unix_secs = clock::unix_ms(std::time::SystemTime::now()) / 1000;
+    let (history, outcome) = history_file::load(&config.history_file, config.history_size, unix_secs)?;
+    let path = config.history_file.display();
+    match outcome {
+        history_file::LoadOutcome::Missing => log::info!("no history at {path} yet; starting empty"),
+        history_file::LoadOutcome::Loaded { messages } => log::info!("loaded {messages} messages from {path}"),
+        history_file::LoadOutcome::SetAside { moved_to, reason } => log::warn!(
+            "history file {path} is unreadable ({reason}); moved it to {} and starting empty",
+            moved_to.display()
+        ),
+    }
+    Ok(history)
+}
+
+/// Tells a connection over the limit why it is refused, without waiting for it: a fresh socket's buffer has
+/// room for one line, and if it has not, the peer loses only the explanation.
+fn refuse_full(mut stream: TcpStream, config: &ServerConfig) {
+    use std::io::Write;
+    let mut line = Text::ServerFull.render(config.lang);
+    line.push('\n');
+    let _ = stream.write(line.as_bytes());
+}
+
+/// Errors about one pending connection, not about the listener: skip it and accept the next.
+fn is_transient_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
+    )
+}
+
+fn context(e: io::Error, what: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}

@@ -1,0 +1,259 @@
+//! Test support: starts a real `charla-server` on a free port in its own directory, and talks to it over real
+//! sockets, asserting the exact lines a user sees.
+#![allow(dead_code)] // Each test binary uses its own subset.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long a test waits for a line it expects before failing.
+pub const LINE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct TestServer {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    /// Started with `--lang es`.
+    spanish: bool,
+    /// Keeps the directory alive when the server made it.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// Starts a server in a fresh temporary directory.
+    pub fn start(args: &[&str]) -> TestServer {
+        let temp = tempfile::tempdir().expect("create a temporary directory");
+        let mut server = TestServer::start_in(temp.path(), args);
+        server._temp = Some(temp);
+        server
+    }
+
+    /// Starts a server whose history file and log live in `dir`.
+    pub fn start_in(dir: &Path, args: &[&str]) -> TestServer {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .expect("open the server log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_charla-server"))
+            .args(["--listen", "127.0.0.1:0", "--history-file"])
+            .arg(dir.join("chat_history.json"))
+            .args(args)
+            .env("TZ", "UTC0")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start charla-server");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("read the server's first line");
+        let addr = first
+            .trim_end()
+            .rsplit(' ')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}; log: {}", read_log(dir)));
+        let spanish = args.windows(2).any(|w| w == ["--lang", "es"]);
+        TestServer {
+            child: Some(child),
+            addr,
+            dir: dir.to_path_buf(),
+            spanish,
+            _temp: None,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).expect("server running")
+    }
+
+    pub fn history_path(&self) -> PathBuf {
+        self.dir.join("chat_history.json")
+    }
+
+    pub fn log(&self) -> String {
+        read_log(&self.dir)
+    }
+
+    /// Opens a raw connection.
+    pub fn connect(&self) -> TestClient {
+        TestClient::connect(self.addr)
+    }
+
+    /// Connects, answers the name question and reads the two welcome lines (the room must have no history).
+    pub fn join(&self, name: &str) -> TestClient {
+        let mut client = self.connect();
+        if self.spanish {
+            client.expect("USUARIO:");
+            client.send(name);
+            client.expect(&format!("Bienvenido {name}!"));
+            client.expect("Escribe /help para comandos");
+        } else {
+            client.expect("USERNAME:");
+            client.send(name);
+            client.expect(&format!("Welcome {name}!"));
+            client.expect("Type /help for commands");
+        }
+        client
+    }
+
+    /// Sends a signal and waits (bounded) for the server to exit.
+    pub fn signal_and_wait(&mut self, signal: i32) -> ExitStatus {
+        // SAFETY: kill(2) on the PID of the child this test started and has not yet reaped.
+        unsafe { libc::kill(self.pid(), signal) };
+        self.wait_exit(Duration::from_secs(10))
+    }
+
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("poll the server process") {
+                return status;
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("server did not exit within {limit:?}; log: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}
+
+fn read_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+}
+
+/// One user's connection, read line by line.
+pub struct TestClient {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl TestClient {
+    pub fn connect(addr: SocketAddr) -> TestClient {
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        stream.set_read_timeout(Some(LINE_TIMEOUT)).expect("set read timeout");
+        let writer = stream.try_clone().expect("clone the stream");
+        TestClient {
+            reader: BufReader::new(stream),
+            writer,
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.send_raw(format!("{line}\n").as_bytes());
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("send to the server");
+    }
+
+    /// The next line, without its `\n`; `None` once the server has closed the connection.
+    pub fn read_line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => None,
+            Ok(_) => Some(
+                line.strip_suffix('\n')
+                    .unwrap_or_else(|| panic!("unterminated line {line:?}"))
+                    .to_owned(),
+            ),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => None,
+            Err(e) => panic!("no line within {LINE_TIMEOUT:?}: {e}"),
+        }
+    }
+
+    pub fn expect(&mut self, expected: &str) {
+        assert_eq!(self.read_line().as_deref(), Some(expected));
+    }
+
+    pub fn expect_lines(&mut self, expected: &[&str]) {
+        for line in expected {
+            self.expect(line);
+        }
+    }
+
+    /// Expects `[HH:MM] rest`, where HH:MM is the current UTC time (or the minute before, near a boundary).
+    pub fn expect_stamped(&mut self, rest: &str) {
+        let line = self
+            .read_line()
+            .unwrap_or_else(|| panic!("connection closed before {rest:?}"));
+        let now = utc_stamp(0);
+        let before = utc_stamp(60);
+        assert!(
+            line == format!("{now} {rest}") || line == format!("{before} {rest}"),
+            "got {line:?}, expected {now} {rest:?}"
+        );
+    }
+
+    /// Asserts that nothing arrives for `quiet`.
+    pub fn expect_silence(&mut self, quiet: Duration) {
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(quiet))
+            .expect("set read timeout");
+        let mut line = String::new();
+        let got = self.reader.read_line(&mut line);
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(LINE_TIMEOUT))
+            .expect("set read timeout");
+        match got {
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            other => panic!("expected silence, got {other:?}: {line:?}"),
+        }
+    }
+
+    /// Asserts the server closes the connection with nothing more to say.
+    pub fn expect_closed(&mut self) {
+        assert_eq!(self.read_line(), None, "expected the server to close the connection");
+    }
+
+    /// Reads until the server closes the connection, returning everything it sent.
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        let mut all = Vec::new();
+        match self.reader.read_to_end(&mut all) {
+            Ok(_) => all,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => all,
+            Err(e) => panic!("connection not closed within {LINE_TIMEOUT:?}: {e}"),
+        }
+    }
+
+    pub fn shutdown_write(&self) {
+        self.writer.shutdown(Shutdown::Write).expect("half-close");
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.writer
+    }
+}
+
+/// `[HH:MM]` in UTC, `seconds_ago` seconds before now.
+pub fn utc_stamp(seconds_ago: u64) -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+        - seconds_ago;
+    format!("[{:02}:{:02}]", secs / 3600 % 24, secs / 60 % 60)
+}
