@@ -1,0 +1,117 @@
+//! Public history: replayed to newcomers, saved as JSON, kept across restarts, never overwritten when corrupt.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestServer;
+
+const SIGTERM: i32 = 15;
+const SIGINT: i32 = 2;
+
+#[test]
+fn a_restart_keeps_the_history_and_replays_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut first = TestServer::start_in(dir.path(), &[]);
+    let mut ana = first.join("Ana");
+    ana.send("before the restart");
+    ana.expect_stamped("Ana: before the restart");
+    ana.send("/whisper Ana not stored");
+    ana.expect("Error: you cannot whisper to yourself");
+    let status = first.signal_and_wait(SIGTERM);
+    assert!(status.success(), "SIGTERM must exit 0, got {status:?}");
+    ana.expect("*** The server is shutting down");
+    ana.expect_closed();
+
+    let second = TestServer::start_in(dir.path(), &[]);
+    let mut bea = second.connect();
+    bea.expect("USERNAME:");
+    bea.send("Bea");
+    bea.expect_lines(&["Welcome Bea!", "Type /help for commands", "History:"]);
+    bea.expect_stamped("Ana: before the restart");
+    bea.expect_silence(Duration::from_millis(200));
+}
+
+#[test]
+fn the_saved_file_has_the_documented_format_and_no_whispers() {
+    let server = TestServer::start(&[]);
+    let mut ana = server.join("Ana");
+    let mut bea = server.join("Bea");
+    ana.expect("*** Bea joined the chat");
+    ana.send("hola \"todos\"");
+    ana.expect_stamped("Ana: hola \"todos\"");
+    ana.send("/whisper Bea secreto");
+    ana.expect("Message sent to Bea");
+    bea.expect_stamped("Ana: hola \"todos\"");
+    bea.expect_stamped("(private) Ana: secreto");
+    // Saved within one save interval (1 s by default).
+    let json = wait_for_file(&server.history_path(), Duration::from_secs(5));
+    let value: serde_json::Value = serde_json::from_str(&json).expect("history is JSON");
+    assert_eq!(value["version"], 1);
+    let messages = value["messages"].as_array().expect("messages array");
+    assert_eq!(messages.len(), 1, "only the public message is stored: {json}");
+    assert_eq!(messages[0]["user"], "Ana");
+    assert_eq!(messages[0]["text"], "hola \"todos\"");
+    let ts = messages[0]["ts"].as_i64().expect("ts in ms");
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    assert!((now_ms - ts).abs() < 60_000, "ts {ts} is Unix milliseconds");
+}
+
+#[test]
+fn history_size_bounds_what_is_kept_and_replayed() {
+    let server = TestServer::start(&["--history-size", "2"]);
+    let mut ana = server.join("Ana");
+    for text in ["one", "two", "three"] {
+        ana.send(text);
+        ana.expect_stamped(&format!("Ana: {text}"));
+    }
+    let mut bea = server.connect();
+    bea.expect("USERNAME:");
+    bea.send("Bea");
+    bea.expect_lines(&["Welcome Bea!", "Type /help for commands", "History:"]);
+    bea.expect_stamped("Ana: two");
+    bea.expect_stamped("Ana: three");
+    bea.expect_silence(Duration::from_millis(200));
+}
+
+#[test]
+fn a_corrupt_history_file_is_set_aside_and_the_server_starts_empty() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("chat_history.json"), b"{\"version\": 1, \"messages\": [oops").expect("write");
+    let server = TestServer::start_in(dir.path(), &[]);
+    let _ana = server.join("Ana"); // No "History:" lines: the room starts empty.
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("chat_history.json.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the corrupt file is renamed aside: {aside:?}");
+    let kept = std::fs::read(dir.path().join(&aside[0])).expect("read the set-aside file");
+    assert_eq!(kept, b"{\"version\": 1, \"messages\": [oops");
+    assert!(server.log().contains("unreadable"), "a warning is logged: {}", server.log());
+}
+
+#[test]
+fn sigint_also_saves_and_exits_zero() {
+    let mut server = TestServer::start(&["--save-interval", "3600"]);
+    let mut ana = server.join("Ana");
+    ana.send("saved at shutdown");
+    ana.expect_stamped("Ana: saved at shutdown");
+    assert!(!server.history_path().exists(), "not saved yet: the interval is an hour");
+    let status = server.signal_and_wait(SIGINT);
+    assert!(status.success(), "SIGINT must exit 0, got {status:?}");
+    let json = std::fs::read_to_string(server.history_path()).expect("history saved at shutdown");
+    assert!(json.contains("saved at shutdown"), "{json}");
+}
+
+fn wait_for_file(path: &std::path::Path, limit: Duration) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return text;
+        }
+        assert!(start.elapsed() < limit, "{} not written within {limit:?}", path.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
