@@ -28,7 +28,7 @@ fn a_client_that_stops_reading_is_dropped_and_others_keep_chatting() {
     let server = TestServer::start(&["--max-queue", "65536"]);
     let mut talker = server.join("Talker");
     let mut listener = server.join("Listener");
-    let mut stalled = server.join("Stalled");
+    let stalled = server.join("Stalled");
     talker.expect_lines(&["*** Listener joined the chat", "*** Stalled joined the chat"]);
     listener.expect("*** Stalled joined the chat");
 
