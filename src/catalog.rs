@@ -88,8 +88,12 @@ pub enum Text<'a> {
         max_bytes: usize,
     },
     ServerFull,
+    TooManyFromAddress,
     ShuttingDown,
     LoginTimedOut,
+    IdleTimedOut {
+        secs: u64,
+    },
     /// Printed by the server on stdout once it listens.
     ServerStarted {
         addr: &'a str,
@@ -193,10 +197,31 @@ impl Text<'_> {
             }
             (Text::ServerFull, En) => write!(out, "Error: the server is full; try again later"),
             (Text::ServerFull, Es) => write!(out, "Error: el servidor está lleno; inténtalo más tarde"),
+            (Text::TooManyFromAddress, En) => {
+                write!(out, "Error: too many connections from your address; try again later")
+            }
+            (Text::TooManyFromAddress, Es) => {
+                write!(
+                    out,
+                    "Error: demasiadas conexiones desde tu dirección; inténtalo más tarde"
+                )
+            }
             (Text::ShuttingDown, En) => write!(out, "*** The server is shutting down"),
             (Text::ShuttingDown, Es) => write!(out, "*** El servidor se está apagando"),
             (Text::LoginTimedOut, En) => write!(out, "Error: timed out waiting for a username"),
             (Text::LoginTimedOut, Es) => write!(out, "Error: tiempo agotado esperando un nombre de usuario"),
+            (Text::IdleTimedOut { secs }, En) => {
+                write!(
+                    out,
+                    "Error: nothing received from you for {secs} seconds; closing the connection"
+                )
+            }
+            (Text::IdleTimedOut { secs }, Es) => {
+                write!(
+                    out,
+                    "Error: no se ha recibido nada tuyo en {secs} segundos; se cierra la conexión"
+                )
+            }
             (Text::ServerStarted { addr }, En) => write!(out, "Server started on {addr}"),
             (Text::ServerStarted { addr }, Es) => write!(out, "Servidor iniciado en {addr}"),
             (Text::Disconnected, En) => write!(out, "Disconnected from server"),

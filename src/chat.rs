@@ -6,7 +6,8 @@
 //! [`Chat::handle_timeout`] call, so tests drive it with simulated time and no sleeps.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,9 @@ pub type LocalClock = fn(unix_ms: i64) -> HourMinute;
 
 /// The default time a connection may take to choose a name before it is closed.
 pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Join and leave notices are sent only while at most this many users are online: in a small room they say who
+/// is listening, in a large one they would drown the conversation (and cost O(users²) lines as a crowd joins).
+pub const DEFAULT_NOTICE_LIMIT: usize = 100;
 
 /// A moment, as both clocks see it: `mono` orders deadlines, `unix_ms` stamps messages.
 #[derive(Debug, Clone, Copy)]
@@ -66,17 +70,20 @@ pub struct ChatConfig {
     pub local_clock: LocalClock,
     /// The limit the framer enforces, quoted in the error a too-long line gets.
     pub max_line_bytes: usize,
+    /// Named users silent for this long are disconnected; `None` keeps them.
+    pub idle_timeout: Option<Duration>,
+    /// Join and leave notices go out only while at most this many users are online.
+    pub notice_limit: usize,
 }
 
 #[derive(Debug)]
-enum Client {
-    /// Connected, asked for a name, no valid one given yet.
-    Unnamed {
-        login_deadline: Instant,
-    },
-    Named {
-        name: Name,
-    },
+struct Client {
+    /// `None` until the connection has chosen a valid name.
+    name: Option<Name>,
+    /// When the connection was opened, while unnamed; when it last sent a line, once named.
+    since: Instant,
+    /// Tells this client from a later one that reuses its id, for stale deadline entries.
+    serial: u64,
 }
 
 /// The whole chat state.
@@ -86,9 +93,10 @@ pub struct Chat {
     clients: HashMap<ClientId, Client>,
     by_name: HashMap<NameKey, ClientId>,
     history: History,
-    /// Login deadlines in the order they were set; with one fixed timeout that is also deadline order. Entries
-    /// for clients that have since named themselves or left are skipped when they reach the front.
-    login_deadlines: VecDeque<(Instant, ClientId)>,
+    /// At most one entry per live client: the earliest moment its login or idle deadline could pass. A client's
+    /// real deadline moves later as it sends lines; the entry is checked, and moved, only when it comes due.
+    deadlines: BinaryHeap<Reverse<(Instant, ClientId, u64)>>,
+    next_serial: u64,
     effects: Vec<Effect>,
 }
 
@@ -99,7 +107,8 @@ impl Chat {
             clients: HashMap::new(),
             by_name: HashMap::new(),
             history,
-            login_deadlines: VecDeque::new(),
+            deadlines: BinaryHeap::new(),
+            next_serial: 0,
             effects: Vec::new(),
         }
     }
@@ -129,28 +138,43 @@ impl Chat {
 
     /// A new connection: ask it for a name and start its login clock.
     pub fn connect(&mut self, id: ClientId, now: Now) {
-        let login_deadline = now.mono + self.config.login_timeout;
-        self.clients.insert(id, Client::Unnamed { login_deadline });
-        self.login_deadlines.push_back((login_deadline, id));
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        self.clients.insert(
+            id,
+            Client {
+                name: None,
+                since: now.mono,
+                serial,
+            },
+        );
+        self.deadlines
+            .push(Reverse((now.mono + self.config.login_timeout, id, serial)));
         self.reply(id, &[Text::AskName]);
     }
 
     /// A connection is gone, whatever the reason. Others hear that a named user left.
     pub fn disconnect(&mut self, id: ClientId) {
-        if let Some(Client::Named { name }) = self.clients.remove(&id) {
+        if let Some(Client { name: Some(name), .. }) = self.clients.remove(&id) {
             self.by_name.remove(&name.key());
-            let notice = self.render(&[Text::Left { name: name.as_str() }]);
-            self.send(Recipients::Members, notice);
+            if self.by_name.len() < self.config.notice_limit {
+                let notice = self.render(&[Text::Left { name: name.as_str() }]);
+                self.send(Recipients::Members, notice);
+            }
         }
     }
 
     /// A complete line (without terminator) arrived from `id`.
     pub fn receive_line(&mut self, id: ClientId, raw: &[u8], now: Now) {
         let line = clean_line(raw);
-        match self.clients.get(&id) {
-            Some(Client::Unnamed { .. }) => self.choose_name(id, &line),
-            Some(Client::Named { .. }) => self.dispatch(id, &line, now),
-            None => log::warn!("line from unknown client {id} ignored"),
+        let Some(client) = self.clients.get_mut(&id) else {
+            return log::debug!("line from closed client {id} ignored");
+        };
+        if client.name.is_none() {
+            self.choose_name(id, &line, now);
+        } else {
+            client.since = now.mono;
+            self.dispatch(id, &line, now);
         }
     }
 
@@ -158,30 +182,50 @@ impl Chat {
     pub fn line_too_long(&mut self, id: ClientId) {
         let max_bytes = self.config.max_line_bytes;
         match self.clients.get(&id) {
-            Some(Client::Unnamed { .. }) => self.reply(id, &[Text::LineTooLong { max_bytes }, Text::AskName]),
-            Some(Client::Named { .. }) => self.reply(id, &[Text::LineTooLong { max_bytes }]),
+            Some(Client { name: None, .. }) => self.reply(id, &[Text::LineTooLong { max_bytes }, Text::AskName]),
+            Some(Client { name: Some(_), .. }) => self.reply(id, &[Text::LineTooLong { max_bytes }]),
             None => {}
         }
     }
 
-    /// When [`Chat::handle_timeout`] next has work to do, if ever.
-    pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.drop_stale_deadlines();
-        self.login_deadlines.front().map(|&(deadline, _)| deadline)
+    /// When [`Chat::handle_timeout`] next may have work to do, if ever. It may be early, never late.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.peek().map(|Reverse((deadline, _, _))| *deadline)
     }
 
-    /// Closes connections that have not chosen a name in time.
+    /// Closes connections that did not choose a name in time, and named users silent past the idle timeout.
     pub fn handle_timeout(&mut self, now: Now) {
-        while let Some(&(deadline, id)) = self.login_deadlines.front() {
-            if deadline > now.mono {
+        while let Some(&Reverse((due, id, serial))) = self.deadlines.peek() {
+            if due > now.mono {
                 break;
             }
-            self.login_deadlines.pop_front();
-            if self.is_unnamed_with_deadline(id, deadline) {
+            self.deadlines.pop();
+            let Some(client) = self.clients.get(&id).filter(|c| c.serial == serial) else {
+                continue;
+            };
+            let Some(deadline) = self.deadline_of(client) else {
+                continue;
+            };
+            if deadline > now.mono {
+                self.deadlines.push(Reverse((deadline, id, serial)));
+            } else if client.name.is_none() {
                 self.clients.remove(&id);
                 self.reply(id, &[Text::LoginTimedOut]);
                 self.effects.push(Effect::Close(id));
+            } else {
+                let secs = self.config.idle_timeout.map_or(0, |t| t.as_secs());
+                self.reply(id, &[Text::IdleTimedOut { secs }]);
+                self.effects.push(Effect::Close(id));
+                self.disconnect(id);
             }
+        }
+    }
+
+    /// When `client` is due to be closed, if it ever is.
+    fn deadline_of(&self, client: &Client) -> Option<Instant> {
+        match client.name {
+            None => Some(client.since + self.config.login_timeout),
+            Some(_) => self.config.idle_timeout.map(|idle| client.since + idle),
         }
     }
 
@@ -191,21 +235,7 @@ impl Chat {
         self.send(Recipients::Everyone, notice);
     }
 
-    fn drop_stale_deadlines(&mut self) {
-        while let Some(&(deadline, id)) = self.login_deadlines.front() {
-            if self.is_unnamed_with_deadline(id, deadline) {
-                break;
-            }
-            self.login_deadlines.pop_front();
-        }
-    }
-
-    /// Whether `id` is still the same unnamed connection that `deadline` was set for (ids are reused).
-    fn is_unnamed_with_deadline(&self, id: ClientId, deadline: Instant) -> bool {
-        matches!(self.clients.get(&id), Some(Client::Unnamed { login_deadline }) if *login_deadline == deadline)
-    }
-
-    fn choose_name(&mut self, id: ClientId, line: &str) {
+    fn choose_name(&mut self, id: ClientId, line: &str, now: Now) {
         if matches!(parse_input(line), Input::Command(Command::Quit)) {
             return self.quit(id);
         }
@@ -221,9 +251,14 @@ impl Chat {
         }
         self.by_name.insert(key, id);
         self.welcome(id, &name);
-        let notice = self.render(&[Text::Joined { name: name.as_str() }]);
-        self.send(Recipients::MembersExcept(id), notice);
-        self.clients.insert(id, Client::Named { name });
+        if self.by_name.len() <= self.config.notice_limit {
+            let notice = self.render(&[Text::Joined { name: name.as_str() }]);
+            self.send(Recipients::MembersExcept(id), notice);
+        }
+        if let Some(client) = self.clients.get_mut(&id) {
+            client.name = Some(name);
+            client.since = now.mono;
+        }
     }
 
     fn welcome(&mut self, id: ClientId, name: &Name) {
@@ -272,17 +307,7 @@ impl Chat {
     }
 
     fn list_users(&mut self, id: ClientId) {
-        let mut names: Vec<&Name> = self
-            .clients
-            .values()
-            .filter_map(|c| {
-                if let Client::Named { name } = c {
-                    Some(name)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let mut names: Vec<&Name> = self.clients.values().filter_map(|c| c.name.as_ref()).collect();
         names.sort_by_cached_key(|name| (name.key(), name.as_str().to_owned()));
         let mut texts = Vec::with_capacity(names.len() + 1);
         texts.push(Text::UsersHeader { count: names.len() });
@@ -322,10 +347,7 @@ impl Chat {
     }
 
     fn name_of(&self, id: ClientId) -> Option<&Name> {
-        match self.clients.get(&id) {
-            Some(Client::Named { name }) => Some(name),
-            _ => None,
-        }
+        self.clients.get(&id).and_then(|c| c.name.as_ref())
     }
 
     fn reply(&mut self, id: ClientId, texts: &[Text<'_>]) {
@@ -397,6 +419,8 @@ mod tests {
                 login_timeout: DEFAULT_LOGIN_TIMEOUT,
                 local_clock: utc_clock,
                 max_line_bytes: 4096,
+                idle_timeout: None,
+                notice_limit: DEFAULT_NOTICE_LIMIT,
             };
             Harness {
                 chat: Chat::new(config, History::new(50)),
@@ -631,7 +655,57 @@ mod tests {
             Some(h.start + Duration::from_secs(10) + DEFAULT_LOGIN_TIMEOUT)
         );
         h.line(3, "Bea");
-        assert_eq!(h.chat.poll_timeout(), None, "named connections have no deadline");
+        // The login entry may still wake the loop once; it then closes nothing and is gone.
+        h.advance(Duration::from_secs(30));
+        let now = h.now();
+        h.chat.handle_timeout(now);
+        h.apply();
+        assert_eq!(h.closed, vec![1]);
+        assert_eq!(
+            h.chat.poll_timeout(),
+            None,
+            "named connections have no deadline without --idle-timeout"
+        );
+    }
+
+    #[test]
+    fn silent_named_users_are_closed_after_the_idle_timeout() {
+        let mut h = Harness::new(Lang::En);
+        h.chat.config.idle_timeout = Some(Duration::from_secs(60));
+        h.join(1, "Ana");
+        h.join(2, "Bea");
+        h.take(1);
+        h.advance(Duration::from_secs(50));
+        h.line(2, "still here");
+        h.take(1);
+        h.take(2);
+        // Ana's deadline is 60 s after joining; Bea's moved to 110 s when she spoke.
+        h.advance(Duration::from_secs(10));
+        let now = h.now();
+        h.chat.handle_timeout(now);
+        h.apply();
+        assert_eq!(
+            h.take(1),
+            "Error: nothing received from you for 60 seconds; closing the connection\n"
+        );
+        assert_eq!(h.closed, vec![1]);
+        assert_eq!(h.take(2), "*** Ana left the chat\n");
+        assert_eq!(h.chat.poll_timeout(), Some(h.start + Duration::from_secs(110)));
+    }
+
+    #[test]
+    fn notices_stop_above_the_notice_limit() {
+        let mut h = Harness::new(Lang::En);
+        h.chat.config.notice_limit = 2;
+        h.join(1, "Ana");
+        h.join(2, "Bea");
+        assert_eq!(h.take(1), "*** Bea joined the chat\n");
+        h.join(3, "Cid");
+        assert_eq!(h.take(1), "", "a third user is past the limit of 2");
+        h.line(3, "/quit");
+        assert_eq!(h.take(1), "", "Cid left a room of 3");
+        h.line(2, "/quit");
+        assert_eq!(h.take(1), "*** Bea left the chat\n", "Bea left a room of 2");
     }
 
     #[test]

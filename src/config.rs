@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::catalog::Lang;
-use crate::chat::DEFAULT_LOGIN_TIMEOUT;
+use crate::chat::{DEFAULT_LOGIN_TIMEOUT, DEFAULT_NOTICE_LIMIT};
+use crate::flood::{DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE, FloodLimit};
 use crate::history::DEFAULT_HISTORY_SIZE;
+use crate::per_ip::{Cidr, DEFAULT_MAX_PER_IP, DEFAULT_TRUSTED};
 
 /// Where the server listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5555";
@@ -29,6 +31,15 @@ pub struct ServerConfig {
     pub max_clients: usize,
     pub max_queue_bytes: usize,
     pub login_timeout: Duration,
+    /// Named users who send nothing for this long are disconnected; `None` keeps them forever.
+    pub idle_timeout: Option<Duration>,
+    /// Connections from one untrusted address; 0 means no cap.
+    pub max_per_ip: u32,
+    /// Networks exempt from `max_per_ip`.
+    pub trusted: Vec<Cidr>,
+    pub flood: FloodLimit,
+    /// Join and leave notices are sent only while at most this many users are online.
+    pub notice_limit: usize,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +53,14 @@ impl Default for ServerConfig {
             max_clients: DEFAULT_MAX_CLIENTS,
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
             login_timeout: DEFAULT_LOGIN_TIMEOUT,
+            idle_timeout: None,
+            max_per_ip: DEFAULT_MAX_PER_IP,
+            trusted: default_trusted(),
+            flood: FloodLimit {
+                rate: DEFAULT_FLOOD_RATE,
+                burst: DEFAULT_FLOOD_BURST,
+            },
+            notice_limit: DEFAULT_NOTICE_LIMIT,
         }
     }
 }
@@ -70,12 +89,20 @@ Options:
   --max-clients N          connections held at once; more are turned away     [default: {DEFAULT_MAX_CLIENTS}]
   --max-queue BYTES        output queued for one client before it is dropped  [default: {DEFAULT_MAX_QUEUE_BYTES}]
   --login-timeout SECS     time a connection has to choose a name             [default: {login}]
+  --idle-timeout SECS      disconnect named users silent this long; 0 = never [default: 0]
+  --max-per-ip N           connections from one address; 0 = no cap          [default: {DEFAULT_MAX_PER_IP}]
+  --trusted CIDR           networks exempt from --max-per-ip; repeatable; the first use replaces the default
+                                                                             [default: {trusted}]
+  --flood-rate LINES/SEC   lines read per second per client; 0 = unlimited   [default: {DEFAULT_FLOOD_RATE}]
+  --flood-burst LINES      lines a client may send at once after a pause      [default: {DEFAULT_FLOOD_BURST}]
+  --notice-limit N         join/leave notices only while at most N are online [default: {DEFAULT_NOTICE_LIMIT}]
   -h, --help               print this help
   -V, --version            print the version
 
 Logging goes to stderr; set RUST_LOG (error, warn, info, debug, trace) to change its level [default: info].",
         save = DEFAULT_SAVE_INTERVAL.as_secs(),
         login = DEFAULT_LOGIN_TIMEOUT.as_secs(),
+        trusted = DEFAULT_TRUSTED.join(" "),
     )
 }
 
@@ -84,6 +111,7 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
     use lexopt::prelude::*;
 
     let mut config = ServerConfig::default();
+    let mut trusted_given = false;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
@@ -95,6 +123,21 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             Long("max-clients") => config.max_clients = number(&mut parser, "--max-clients")?,
             Long("max-queue") => config.max_queue_bytes = number(&mut parser, "--max-queue")?,
             Long("login-timeout") => config.login_timeout = seconds(&mut parser, "--login-timeout", 1)?,
+            Long("idle-timeout") => {
+                let idle = seconds(&mut parser, "--idle-timeout", 0)?;
+                config.idle_timeout = (!idle.is_zero()).then_some(idle);
+            }
+            Long("max-per-ip") => config.max_per_ip = number(&mut parser, "--max-per-ip")?,
+            Long("trusted") => {
+                if !trusted_given {
+                    config.trusted.clear();
+                    trusted_given = true;
+                }
+                config.trusted.push(string_value(&mut parser, "--trusted")?.parse()?);
+            }
+            Long("flood-rate") => config.flood.rate = number(&mut parser, "--flood-rate")?,
+            Long("flood-burst") => config.flood.burst = number(&mut parser, "--flood-burst")?,
+            Long("notice-limit") => config.notice_limit = number(&mut parser, "--notice-limit")?,
             Short('h') | Long("help") => return Ok(Invocation::Help),
             Short('V') | Long("version") => return Ok(Invocation::Version),
             other => return Err(other.unexpected().to_string()),
@@ -111,7 +154,11 @@ fn string_value(parser: &mut lexopt::Parser, flag: &str) -> Result<String, Strin
         .map_err(|_| format!("{flag} needs a UTF-8 value"))
 }
 
-fn number(parser: &mut lexopt::Parser, flag: &str) -> Result<usize, String> {
+fn default_trusted() -> Vec<Cidr> {
+    DEFAULT_TRUSTED.iter().filter_map(|block| block.parse().ok()).collect()
+}
+
+fn number<N: std::str::FromStr>(parser: &mut lexopt::Parser, flag: &str) -> Result<N, String> {
     let text = string_value(parser, flag)?;
     text.parse()
         .map_err(|_| format!("{flag} needs a whole number, not {text:?}"))
@@ -155,6 +202,31 @@ mod tests {
         assert_eq!(config.history_size, 50);
         assert_eq!(config.lang, Lang::En);
         assert_eq!(config.max_queue_bytes, 1 << 20);
+        assert_eq!(config.max_per_ip, 16);
+        assert_eq!(config.trusted.len(), 2, "127.0.0.1/32 and ::1/128");
+        assert_eq!(
+            config.flood,
+            FloodLimit {
+                rate: DEFAULT_FLOOD_RATE,
+                burst: DEFAULT_FLOOD_BURST
+            }
+        );
+        assert_eq!(config.idle_timeout, None);
+    }
+
+    #[test]
+    fn trusted_replaces_the_default_and_repeats() {
+        let Ok(Invocation::Run(config)) = parse(&["--trusted", "10.0.0.0/8", "--trusted", "192.168.0.0/16"]) else {
+            panic!("valid flags must run")
+        };
+        assert_eq!(
+            config.trusted,
+            vec![
+                "10.0.0.0/8".parse().expect("cidr"),
+                "192.168.0.0/16".parse().expect("cidr")
+            ]
+        );
+        assert!(parse(&["--trusted", "10.0.0.0/99"]).is_err());
     }
 
     #[test]
@@ -175,6 +247,14 @@ mod tests {
             "4096",
             "--login-timeout",
             "5",
+            "--idle-timeout",
+            "600",
+            "--max-per-ip",
+            "0",
+            "--flood-rate",
+            "0",
+            "--flood-burst",
+            "3",
         ]) else {
             panic!("valid flags must run")
         };
@@ -186,6 +266,9 @@ mod tests {
         assert_eq!(config.max_clients, 9);
         assert_eq!(config.max_queue_bytes, 4096);
         assert_eq!(config.login_timeout, Duration::from_secs(5));
+        assert_eq!(config.idle_timeout, Some(Duration::from_secs(600)));
+        assert_eq!(config.max_per_ip, 0);
+        assert_eq!(config.flood, FloodLimit { rate: 0, burst: 3 });
     }
 
     #[test]

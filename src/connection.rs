@@ -7,6 +7,7 @@ use std::net::{Shutdown, SocketAddr};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
+use crate::flood::TokenBucket;
 use crate::framing::LineFramer;
 use crate::output::{Flush, OutputQueue};
 
@@ -33,12 +34,22 @@ pub struct Connection {
     pub phase: Phase,
     /// Distinguishes this connection from a later one that reuses its table key.
     pub serial: u64,
+    /// Lines this client may still send before it is throttled.
+    pub bucket: TokenBucket,
+    /// Not read until its bucket refills; the loop holds a timer for it.
+    pub throttled: bool,
     /// Whether WRITABLE interest is registered: only while output is waiting for room in the socket buffer.
     wants_write: bool,
 }
 
 impl Connection {
-    pub fn new(socket: TcpStream, peer: SocketAddr, framer: LineFramer, serial: u64) -> Connection {
+    pub fn new(
+        socket: TcpStream,
+        peer: SocketAddr,
+        framer: LineFramer,
+        bucket: TokenBucket,
+        serial: u64,
+    ) -> Connection {
         Connection {
             socket,
             peer,
@@ -46,6 +57,8 @@ impl Connection {
             output: OutputQueue::default(),
             phase: Phase::Open,
             serial,
+            bucket,
+            throttled: false,
             wants_write: false,
         }
     }

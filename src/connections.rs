@@ -13,6 +13,7 @@ use slab::Slab;
 use crate::chat::{Chat, ClientId, Effect, Payload, Recipients};
 use crate::connection::{Connection, Phase};
 use crate::output::Flush;
+use crate::per_ip::PerIpLimit;
 
 /// How long a closing connection may take to accept its last output before it is dropped regardless.
 pub const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -21,6 +22,8 @@ pub struct Connections {
     slab: Slab<Connection>,
     registry: Registry,
     max_queue_bytes: usize,
+    /// Open connections per source address.
+    per_ip: PerIpLimit,
     /// Keys whose output became pending during this iteration; flushed before the loop sleeps.
     to_flush: Vec<usize>,
     /// Keys marked dead, removed by `reap`.
@@ -30,11 +33,12 @@ pub struct Connections {
 }
 
 impl Connections {
-    pub fn new(registry: Registry, max_queue_bytes: usize) -> Connections {
+    pub fn new(registry: Registry, max_queue_bytes: usize, per_ip: PerIpLimit) -> Connections {
         Connections {
             slab: Slab::new(),
             registry,
             max_queue_bytes,
+            per_ip,
             to_flush: Vec::new(),
             to_reap: Vec::new(),
             close_deadlines: VecDeque::new(),
@@ -61,12 +65,19 @@ impl Connections {
         matches!(self.slab.get(key), Some(c) if c.phase == Phase::Open)
     }
 
-    /// Adds a connection and registers it for reading; returns its key.
-    pub fn insert(&mut self, make: impl FnOnce(usize) -> Connection) -> std::io::Result<usize> {
+    /// Counts a new connection from `ip` against the per-address cap; false if it is over.
+    pub fn try_admit_ip(&mut self, ip: std::net::IpAddr) -> bool {
+        self.per_ip.try_admit(ip)
+    }
+
+    /// Adds a connection (already counted by `try_admit_ip`) and registers it for reading; returns its key.
+    pub fn insert(&mut self, mut connection: Connection) -> std::io::Result<usize> {
         let entry = self.slab.vacant_entry();
         let key = entry.key();
-        let mut connection = make(key);
-        connection.register(&self.registry, Token(key))?;
+        if let Err(e) = connection.register(&self.registry, Token(key)) {
+            self.per_ip.release(connection.peer.ip());
+            return Err(e);
+        }
         entry.insert(connection);
         Ok(key)
     }
@@ -192,6 +203,7 @@ impl Connections {
                 log::debug!("deregistering {} failed: {e}", conn.peer);
             }
             log::debug!("connection {id} from {} closed", conn.peer);
+            self.per_ip.release(conn.peer.ip());
             removed += 1;
             chat.disconnect(id);
             chat.take_effects(effects);

@@ -1,7 +1,10 @@
 //! Line framing: turns the byte stream of one connection into lines, LF or CRLF terminated, of bounded length.
 //!
-//! Complete lines are handed out as slices of the bytes just read, without copying; only an unfinished tail is
-//! kept, so a connection between lines owns no buffer at all.
+//! Complete lines are handed out as slices of the bytes just read, without copying; only an unfinished tail (or,
+//! while the consumer has paused, the lines it has not taken yet) is kept, so a connection between lines owns no
+//! buffer at all.
+
+use std::ops::ControlFlow;
 
 /// The longest line accepted, in bytes, not counting its terminator.
 pub const MAX_LINE_BYTES: usize = 4096;
@@ -19,8 +22,8 @@ pub enum Frame<'a> {
 /// Per-connection framing state.
 #[derive(Debug)]
 pub struct LineFramer {
-    /// The unfinished line carried over from earlier reads.
-    partial: Vec<u8>,
+    /// Bytes received but not yet framed: an unfinished line, or lines held back while the consumer paused.
+    buffered: Vec<u8>,
     /// Inside an over-long line: drop bytes until its terminator.
     discarding: bool,
     max_line_bytes: usize,
@@ -29,35 +32,61 @@ pub struct LineFramer {
 impl LineFramer {
     pub fn new(max_line_bytes: usize) -> LineFramer {
         LineFramer {
-            partial: Vec::new(),
+            buffered: Vec::new(),
             discarding: false,
             max_line_bytes,
         }
     }
 
-    /// Bytes held for an unfinished line.
+    /// Bytes held for later.
     pub fn buffered(&self) -> usize {
-        self.partial.len()
+        self.buffered.len()
     }
 
-    /// Frames `input`, calling `each` for every line completed by it, in order.
-    pub fn push(&mut self, mut input: &[u8], mut each: impl FnMut(Frame<'_>)) {
-        while let Some(newline) = input.iter().position(|&b| b == b'\n') {
-            let (head, rest) = (&input[..newline], &input[newline + 1..]);
-            input = rest;
+    /// Frames `input` after anything buffered, calling `each` for every frame in order. `each` returns
+    /// `Break` to refuse a frame and pause: that frame and everything after it stay buffered, and a later
+    /// `push` (with new input or none) offers them again. Returns `Break` if it paused.
+    pub fn push(&mut self, input: &[u8], mut each: impl FnMut(Frame<'_>) -> ControlFlow<()>) -> ControlFlow<()> {
+        if self.buffered.is_empty() {
+            let (used, flow) = self.frame_lines(input, &mut each);
+            let (keep, flow) = self.settle_rest(&input[used..], flow, &mut each);
+            if keep {
+                self.buffered = input[used..].to_vec();
+            }
+            flow
+        } else {
+            let mut data = std::mem::take(&mut self.buffered);
+            data.extend_from_slice(input);
+            let (used, flow) = self.frame_lines(&data, &mut each);
+            let (keep, flow) = self.settle_rest(&data[used..], flow, &mut each);
+            if keep {
+                data.drain(..used);
+                if data.capacity() > 4 * self.max_line_bytes {
+                    data.shrink_to_fit();
+                }
+                self.buffered = data;
+            }
+            flow
+        }
+    }
+
+    /// Hands out every complete line in `data`; returns how many bytes were consumed.
+    fn frame_lines(
+        &mut self,
+        data: &[u8],
+        each: &mut impl FnMut(Frame<'_>) -> ControlFlow<()>,
+    ) -> (usize, ControlFlow<()>) {
+        let mut used = 0;
+        while let Some(newline) = data[used..].iter().position(|&b| b == b'\n') {
+            let line = &data[used..used + newline];
             if self.discarding {
                 self.discarding = false;
-                continue;
+            } else if each(self.check_length(strip_cr(line))).is_break() {
+                return (used, ControlFlow::Break(()));
             }
-            if self.partial.is_empty() {
-                each(self.check_length(strip_cr(head)));
-            } else {
-                self.partial.extend_from_slice(head);
-                let line = std::mem::take(&mut self.partial);
-                each(self.check_length(strip_cr(&line)));
-            }
+            used += newline + 1;
         }
-        self.keep_tail(input, &mut each);
+        (used, ControlFlow::Continue(()))
     }
 
     fn check_length<'a>(&self, line: &'a [u8]) -> Frame<'a> {
@@ -68,19 +97,29 @@ impl LineFramer {
         }
     }
 
-    /// Keeps an unterminated tail, or starts discarding once it cannot be a valid line any more.
-    fn keep_tail(&mut self, tail: &[u8], each: &mut impl FnMut(Frame<'_>)) {
-        if self.discarding || tail.is_empty() {
-            return;
+    /// Decides whether the unframed rest is kept: all of it when paused, else an unterminated tail that can
+    /// still become a valid line. A tail past the limit is reported and dropped at once, so it never grows.
+    fn settle_rest(
+        &mut self,
+        rest: &[u8],
+        flow: ControlFlow<()>,
+        each: &mut impl FnMut(Frame<'_>) -> ControlFlow<()>,
+    ) -> (bool, ControlFlow<()>) {
+        if flow.is_break() {
+            return (true, flow);
+        }
+        if self.discarding || rest.is_empty() {
+            return (false, flow);
         }
         // One byte of slack: the tail may end in the `\r` of a CRLF that completes a line of exactly the limit.
-        if self.partial.len() + tail.len() > self.max_line_bytes + 1 {
-            self.partial = Vec::new();
+        if rest.len() > self.max_line_bytes + 1 {
+            if each(Frame::TooLong).is_break() {
+                return (true, ControlFlow::Break(()));
+            }
             self.discarding = true;
-            each(Frame::TooLong);
-        } else {
-            self.partial.extend_from_slice(tail);
+            return (false, flow);
         }
+        (true, flow)
     }
 }
 
@@ -94,11 +133,12 @@ mod tests {
 
     fn frames(framer: &mut LineFramer, input: &[u8]) -> Vec<Result<Vec<u8>, ()>> {
         let mut out = Vec::new();
-        framer.push(input, |frame| {
+        let _ = framer.push(input, |frame| {
             out.push(match frame {
                 Frame::Line(line) => Ok(line.to_vec()),
                 Frame::TooLong => Err(()),
-            })
+            });
+            ControlFlow::Continue(())
         });
         out
     }
@@ -118,6 +158,7 @@ mod tests {
         assert_eq!(frames(&mut framer, b"\r"), vec![]);
         assert_eq!(frames(&mut framer, b"\n"), vec![line("three")]);
         assert_eq!(framer.buffered(), 0);
+        assert_eq!(framer.buffered.capacity(), 0, "no buffer is held between lines");
     }
 
     #[test]
@@ -136,5 +177,23 @@ mod tests {
         assert_eq!(frames(&mut framer, b"mn\nok\n"), vec![line("ok")]);
         // Arriving whole, it is reported the same way.
         assert_eq!(frames(&mut framer, b"abcdefgh\nok\n"), vec![Err(()), line("ok")]);
+    }
+
+    #[test]
+    fn a_refused_line_stays_buffered_until_offered_again() {
+        let mut framer = LineFramer::new(MAX_LINE_BYTES);
+        let mut taken = Vec::new();
+        let flow = framer.push(b"one\ntwo\nthr", |frame| {
+            if taken.len() == 1 {
+                return ControlFlow::Break(());
+            }
+            taken.push(format!("{frame:?}"));
+            ControlFlow::Continue(())
+        });
+        assert!(flow.is_break());
+        assert_eq!(taken.len(), 1);
+        assert_eq!(framer.buffered(), b"two\nthr".len());
+        assert_eq!(frames(&mut framer, b""), vec![line("two")]);
+        assert_eq!(frames(&mut framer, b"ee\n"), vec![line("three")]);
     }
 }

@@ -2,27 +2,33 @@
 //! carries out the core's effects, writes, saves history on a timer and shuts down on SIGINT/SIGTERM.
 //!
 //! Readiness is edge-triggered: every accept and read continues until `WouldBlock` (or, for a read, until a
-//! fairness budget is spent, in which case the connection is revisited before the loop sleeps again), and
+//! fairness budget is spent or the client is throttled, in which case the loop itself comes back to it), and
 //! writes until done or `WouldBlock`, with WRITABLE interest registered only while output is blocked.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
+use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
 use crate::catalog::Text;
 use crate::chat::{Chat, ChatConfig, Effect, Now};
 use crate::clock;
 use crate::config::ServerConfig;
-use crate::connection::Connection;
+use crate::connection::{Connection, Phase};
 use crate::connections::Connections;
+use crate::flood::TokenBucket;
 use crate::framing::{Frame, LineFramer, MAX_LINE_BYTES};
 use crate::history::History;
 use crate::history_file;
+use crate::per_ip::PerIpLimit;
 
 const LISTENER: Token = Token(usize::MAX);
 const SIGNALS: Token = Token(usize::MAX - 1);
@@ -37,6 +43,15 @@ const READ_BUDGET_BYTES: usize = 4 * READ_CHUNK_BYTES;
 const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long accepting stays paused after running out of file descriptors, unless a connection closes first.
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Connections the kernel may hold completed but not yet accepted (capped by net.core.somaxconn), so a burst
+/// of thousands of connects is not met with dropped SYNs and second-long retries.
+const LISTEN_BACKLOG: i32 = 4096;
+/// TCP keepalive on accepted sockets: probe after this much silence...
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+/// ...then every this often...
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// ...and declare the peer dead after this many unanswered probes (about two minutes in all).
+const KEEPALIVE_RETRIES: u32 = 6;
 
 pub struct Server {
     poll: Poll,
@@ -52,8 +67,12 @@ pub struct Server {
     scratch: Box<[u8]>,
     /// Connections whose read budget ran out while still readable; read again before sleeping.
     read_backlog: Vec<usize>,
+    /// Connections not read until their flood bucket refills: when each may be read again.
+    throttled: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     /// Set while accept is paused (out of file descriptors): when to try again.
     accept_retry_at: Option<Instant>,
+    /// Whether the current accept pause has been logged: once per episode, not per retry.
+    accept_pause_logged: bool,
     saver: HistorySaver,
     next_serial: u64,
     stop_requested: bool,
@@ -73,7 +92,7 @@ impl Server {
         let saved_revision = history.revision();
         let poll = Poll::new().map_err(|e| context(e, "cannot create the poll instance"))?;
         let mut listener =
-            TcpListener::bind(config.listen).map_err(|e| context(e, &format!("cannot listen on {}", config.listen)))?;
+            listen(config.listen).map_err(|e| context(e, &format!("cannot listen on {}", config.listen)))?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| context(e, "cannot install signal handlers"))?;
         poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -83,18 +102,23 @@ impl Server {
             login_timeout: config.login_timeout,
             local_clock: clock::local_hour_minute,
             max_line_bytes: MAX_LINE_BYTES,
+            idle_timeout: config.idle_timeout,
+            notice_limit: config.notice_limit,
         };
+        let per_ip = PerIpLimit::new(config.max_per_ip, config.trusted.clone());
         Ok(Server {
             poll,
             events: Events::with_capacity(EVENTS_PER_POLL),
             listener: Some(listener),
             signals,
             chat: Chat::new(chat_config, history),
-            conns: Connections::new(registry, config.max_queue_bytes),
+            conns: Connections::new(registry, config.max_queue_bytes, per_ip),
             effects: Vec::new(),
             scratch: vec![0; READ_CHUNK_BYTES].into_boxed_slice(),
             read_backlog: Vec::new(),
+            throttled: BinaryHeap::new(),
             accept_retry_at: None,
+            accept_pause_logged: false,
             saver: HistorySaver {
                 interval: config.save_interval,
                 saved_revision,
@@ -160,26 +184,30 @@ impl Server {
     }
 
     /// How long poll may sleep: until the earliest timer, or not at all while reads are owed.
-    fn next_timeout(&mut self, now: Instant) -> Option<Duration> {
+    fn next_timeout(&self, now: Instant) -> Option<Duration> {
         if !self.read_backlog.is_empty() {
             return Some(Duration::ZERO);
         }
-        [
+        let next_unthrottle = self.throttled.peek().map(|Reverse((at, _, _))| *at);
+        let timers = [
             self.chat.poll_timeout(),
             self.saver.due,
             self.conns.next_close_deadline(),
             self.accept_retry_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .map(|deadline| deadline.saturating_duration_since(now))
+            next_unthrottle,
+        ];
+        timers
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|deadline| deadline.saturating_duration_since(now))
     }
 
     fn run_timers(&mut self, now: Now) {
         self.chat.handle_timeout(now);
         self.apply_effects(now);
         self.conns.expire_closing(now.mono);
+        self.unthrottle_due(now);
         if self.accept_retry_at.is_some_and(|at| at <= now.mono) {
             self.accept_retry_at = None;
             self.accept_all(now);
@@ -194,13 +222,22 @@ impl Server {
         loop {
             let Some(listener) = &self.listener else { return };
             match listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer, now),
+                Ok((stream, peer)) => {
+                    if self.accept_pause_logged {
+                        log::info!("accepting connections again");
+                        self.accept_pause_logged = false;
+                    }
+                    self.admit(stream, peer, now);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if is_transient_accept_error(&e) => continue,
                 Err(e) => {
                     // Out of file descriptors, or worse: accepting again at once would spin. Wait for a
                     // connection to close, or for the retry delay.
-                    log::warn!("accept failed: {e}; pausing new connections for up to {ACCEPT_RETRY_DELAY:?}");
+                    if !self.accept_pause_logged {
+                        log::warn!("accept failed: {e}; pausing new connections until one closes");
+                        self.accept_pause_logged = true;
+                    }
                     self.accept_retry_at = Some(now.mono + ACCEPT_RETRY_DELAY);
                     return;
                 }
@@ -209,21 +246,26 @@ impl Server {
     }
 
     fn admit(&mut self, stream: TcpStream, peer: SocketAddr, now: Now) {
-        if let Err(e) = stream.set_nodelay(true) {
-            log::debug!("TCP_NODELAY on {peer} failed: {e}");
-        }
         if self.conns.len() >= self.config.max_clients {
             log::warn!(
                 "refusing {peer}: {} connections already (--max-clients)",
                 self.conns.len()
             );
-            refuse_full(stream, &self.config);
-            return;
+            return refuse(stream, Text::ServerFull, &self.config);
         }
+        if !self.conns.try_admit_ip(peer.ip()) {
+            log::warn!(
+                "refusing {peer}: {} connections from it already (--max-per-ip)",
+                self.config.max_per_ip
+            );
+            return refuse(stream, Text::TooManyFromAddress, &self.config);
+        }
+        set_socket_options(&stream, peer);
         let serial = self.next_serial;
         self.next_serial += 1;
         let framer = LineFramer::new(MAX_LINE_BYTES);
-        match self.conns.insert(|_| Connection::new(stream, peer, framer, serial)) {
+        let bucket = TokenBucket::new(self.config.flood, now.mono);
+        match self.conns.insert(Connection::new(stream, peer, framer, bucket, serial)) {
             Ok(key) => {
                 log::debug!("connection {key} from {peer}");
                 self.chat.connect(key, now);
@@ -241,14 +283,15 @@ impl Server {
         }
     }
 
-    /// Reads from one connection until `WouldBlock`, its budget is spent, or it stops being open.
+    /// Reads from one connection until `WouldBlock`, its budget is spent, it is throttled, or it stops being
+    /// open.
     fn read_from(&mut self, key: usize, now: Now) {
         let mut budget = READ_BUDGET_BYTES;
         loop {
             let Some(conn) = self
                 .conns
                 .get_mut(key)
-                .filter(|c| c.phase == crate::connection::Phase::Open)
+                .filter(|c| c.phase == Phase::Open && !c.throttled)
             else {
                 return;
             };
@@ -264,27 +307,78 @@ impl Server {
                     return self.apply_effects(now);
                 }
             };
-            // The framer is lent out so the lines it yields can go straight to the core and their effects
-            // straight to the other connections, one line at a time, in order.
-            let mut framer = std::mem::replace(&mut conn.framer, LineFramer::new(MAX_LINE_BYTES));
-            framer.push(&self.scratch[..read], |frame| {
-                if !self.conns.is_open(key) {
-                    return;
-                }
-                match frame {
-                    Frame::Line(line) => self.chat.receive_line(key, line, now),
-                    Frame::TooLong => self.chat.line_too_long(key),
-                }
-                self.chat.take_effects(&mut self.effects);
-                self.conns.apply(&self.chat, &mut self.effects, now.mono);
-            });
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.framer = framer;
+            if self.dispatch_lines(key, read, now).is_break() {
+                return self.throttle(key);
             }
             budget = budget.saturating_sub(read);
             if budget == 0 {
                 self.read_backlog.push(key);
                 return;
+            }
+        }
+    }
+
+    /// Frames the first `len` bytes of the scratch buffer (with 0, only what the framer holds) and hands each
+    /// line to the core, carrying out its effects line by line. `Break` if the flood bucket ran dry first.
+    fn dispatch_lines(&mut self, key: usize, len: usize, now: Now) -> ControlFlow<()> {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return ControlFlow::Continue(());
+        };
+        // Framer and bucket are lent out, so each line can go straight to the core and its effects straight to
+        // the other connections while this one's state is in use.
+        let mut framer = std::mem::replace(&mut conn.framer, LineFramer::new(MAX_LINE_BYTES));
+        let mut bucket = conn.bucket;
+        let flood = self.config.flood;
+        let flow = framer.push(&self.scratch[..len], |frame| {
+            if !self.conns.is_open(key) {
+                // After /quit: whatever the client sent later is dropped.
+                return ControlFlow::Continue(());
+            }
+            if !bucket.try_take(flood, now.mono) {
+                return ControlFlow::Break(());
+            }
+            match frame {
+                Frame::Line(line) => self.chat.receive_line(key, line, now),
+                Frame::TooLong => self.chat.line_too_long(key),
+            }
+            self.chat.take_effects(&mut self.effects);
+            self.conns.apply(&self.chat, &mut self.effects, now.mono);
+            ControlFlow::Continue(())
+        });
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.framer = framer;
+            conn.bucket = bucket;
+        }
+        flow
+    }
+
+    /// Stops reading a flooding client until its bucket has a token again. Its unread lines wait in the framer
+    /// and in the kernel, and TCP flow control slows the sender down.
+    fn throttle(&mut self, key: usize) {
+        let flood = self.config.flood;
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        conn.throttled = true;
+        let at = conn.bucket.next_token_at(flood);
+        log::debug!("throttling {}: over {} lines/s", conn.peer, flood.rate);
+        self.throttled.push(Reverse((at, key, conn.serial)));
+    }
+
+    /// Resumes throttled connections whose bucket has refilled: first the lines held back, then the socket.
+    fn unthrottle_due(&mut self, now: Now) {
+        while let Some(&Reverse((at, key, serial))) = self.throttled.peek() {
+            if at > now.mono {
+                return;
+            }
+            self.throttled.pop();
+            let Some(conn) = self.conns.get_mut(key).filter(|c| c.serial == serial && c.throttled) else {
+                continue;
+            };
+            conn.throttled = false;
+            if self.dispatch_lines(key, 0, now).is_break() {
+                self.throttle(key);
+            } else {
+                // Edge-triggered: what the kernel already holds for it will bring no new event.
+                self.read_from(key, now);
             }
         }
     }
@@ -414,13 +508,38 @@ fn load_history(config: &ServerConfig) -> io::Result<History> {
     Ok(history)
 }
 
-/// Tells a connection over the limit why it is refused, without waiting for it: a fresh socket's buffer has
+/// Tells a connection over a limit why it is refused, without waiting for it: a fresh socket's buffer has
 /// room for one line, and if it has not, the peer loses only the explanation.
-fn refuse_full(mut stream: TcpStream, config: &ServerConfig) {
+fn refuse(mut stream: TcpStream, why: Text<'_>, config: &ServerConfig) {
     use std::io::Write;
-    let mut line = Text::ServerFull.render(config.lang);
+    let mut line = why.render(config.lang);
     line.push('\n');
     let _ = stream.write(line.as_bytes());
+}
+
+/// A non-blocking listening socket with a deep accept backlog.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // Restarting must not wait for the old server's connections in TIME_WAIT to expire.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// Interactive traffic: no Nagle delay. Dead peers: found by keepalive probes even when nobody speaks.
+fn set_socket_options(stream: &TcpStream, peer: SocketAddr) {
+    if let Err(e) = stream.set_nodelay(true) {
+        log::debug!("TCP_NODELAY on {peer} failed: {e}");
+    }
+    let keepalive = TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_RETRIES);
+    if let Err(e) = SockRef::from(stream).set_tcp_keepalive(&keepalive) {
+        log::debug!("TCP keepalive on {peer} failed: {e}");
+    }
 }
 
 /// Errors about one pending connection, not about the listener: skip it and accept the next.

@@ -25,7 +25,7 @@ fn a_line_of_4096_bytes_passes_and_a_longer_one_is_refused_without_closing() {
 
 #[test]
 fn a_client_that_stops_reading_is_dropped_and_others_keep_chatting() {
-    let server = TestServer::start(&["--max-queue", "65536"]);
+    let server = TestServer::start(&["--max-queue", "65536", "--flood-rate", "0"]);
     let mut talker = server.join("Talker");
     let mut listener = server.join("Listener");
     let stalled = server.join("Stalled");
