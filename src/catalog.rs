@@ -163,10 +163,7 @@ impl Text<'_> {
                 write!(out, "Error: unknown command {command}; type /help for the list")
             }
             (Text::UnknownCommand { command }, Es) => {
-                write!(
-                    out,
-                    "Error: comando desconocido {command}; escribe /help para ver la lista"
-                )
+                write!(out, "Error: comando desconocido {command}; escribe /help para ver la lista")
             }
             (Text::WhisperUsage, En) => write!(out, "Error: usage: /whisper <user> <message>"),
             (Text::WhisperUsage, Es) => write!(out, "Error: uso: /whisper <usuario> <mensaje>"),
@@ -190,10 +187,7 @@ impl Text<'_> {
                 write!(out, "Error: line too long (over {max_bytes} bytes); it was discarded")
             }
             (Text::LineTooLong { max_bytes }, Es) => {
-                write!(
-                    out,
-                    "Error: línea demasiado larga (más de {max_bytes} bytes); se ha descartado"
-                )
+                write!(out, "Error: línea demasiado larga (más de {max_bytes} bytes); se ha descartado")
             }
             (Text::ServerFull, En) => write!(out, "Error: the server is full; try again later"),
             (Text::ServerFull, Es) => write!(out, "Error: el servidor está lleno; inténtalo más tarde"),
@@ -201,26 +195,17 @@ impl Text<'_> {
                 write!(out, "Error: too many connections from your address; try again later")
             }
             (Text::TooManyFromAddress, Es) => {
-                write!(
-                    out,
-                    "Error: demasiadas conexiones desde tu dirección; inténtalo más tarde"
-                )
+                write!(out, "Error: demasiadas conexiones desde tu dirección; inténtalo más tarde")
             }
             (Text::ShuttingDown, En) => write!(out, "*** The server is shutting down"),
             (Text::ShuttingDown, Es) => write!(out, "*** El servidor se está apagando"),
             (Text::LoginTimedOut, En) => write!(out, "Error: timed out waiting for a username"),
             (Text::LoginTimedOut, Es) => write!(out, "Error: tiempo agotado esperando un nombre de usuario"),
             (Text::IdleTimedOut { secs }, En) => {
-                write!(
-                    out,
-                    "Error: nothing received from you for {secs} seconds; closing the connection"
-                )
+                write!(out, "Error: nothing received from you for {secs} seconds; closing the connection")
             }
             (Text::IdleTimedOut { secs }, Es) => {
-                write!(
-                    out,
-                    "Error: no se ha recibido nada tuyo en {secs} segundos; se cierra la conexión"
-                )
+                write!(out, "Error: no se ha recibido nada tuyo en {secs} segundos; se cierra la conexión")
             }
             (Text::ServerStarted { addr }, En) => write!(out, "Server started on {addr}"),
             (Text::ServerStarted { addr }, Es) => write!(out, "Servidor iniciado en {addr}"),
@@ -239,23 +224,9 @@ mod tests {
         let at = HourMinute { hour: 14, minute: 5 };
         assert_eq!(Text::Welcome { name: "Juan" }.render(Lang::Es), "Bienvenido Juan!");
         assert_eq!(Text::HelpHint.render(Lang::Es), "Escribe /help para comandos");
-        assert_eq!(
-            Text::UsersHeader { count: 3 }.render(Lang::Es),
-            "Usuarios conectados (3):"
-        );
-        assert_eq!(
-            Text::WhisperSent { to: "María" }.render(Lang::Es),
-            "Mensaje enviado a María"
-        );
-        assert_eq!(
-            Text::Public {
-                at,
-                from: "Juan",
-                text: "Hola"
-            }
-            .render(Lang::Es),
-            "[14:05] Juan: Hola"
-        );
+        assert_eq!(Text::UsersHeader { count: 3 }.render(Lang::Es), "Usuarios conectados (3):");
+        assert_eq!(Text::WhisperSent { to: "María" }.render(Lang::Es), "Mensaje enviado a María");
+        assert_eq!(Text::Public { at, from: "Juan", text: "Hola" }.render(Lang::Es), "[14:05] Juan: Hola");
     }
 
     #[test]

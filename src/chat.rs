@@ -82,8 +82,9 @@ struct Client {
     name: Option<Name>,
     /// When the connection was opened, while unnamed; when it last sent a line, once named.
     since: Instant,
-    /// Tells this client from a later one that reuses its id, for stale deadline entries.
-    serial: u64,
+    /// Names this client's one live entry in the deadline heap; older entries (for this id or a previous client
+    /// with the same id) carry other tokens and are dropped when they come due.
+    deadline_token: u64,
 }
 
 /// The whole chat state.
@@ -93,10 +94,10 @@ pub struct Chat {
     clients: HashMap<ClientId, Client>,
     by_name: HashMap<NameKey, ClientId>,
     history: History,
-    /// At most one entry per live client: the earliest moment its login or idle deadline could pass. A client's
-    /// real deadline moves later as it sends lines; the entry is checked, and moved, only when it comes due.
+    /// One live entry per client with a deadline: the earliest moment its login or idle deadline could pass. An
+    /// idle deadline moves later as the user sends lines; its entry is checked, and moved, only when it comes due.
     deadlines: BinaryHeap<Reverse<(Instant, ClientId, u64)>>,
-    next_serial: u64,
+    next_deadline_token: u64,
     effects: Vec<Effect>,
 }
 
@@ -108,7 +109,7 @@ impl Chat {
             by_name: HashMap::new(),
             history,
             deadlines: BinaryHeap::new(),
-            next_serial: 0,
+            next_deadline_token: 0,
             effects: Vec::new(),
         }
     }
@@ -138,18 +139,8 @@ impl Chat {
 
     /// A new connection: ask it for a name and start its login clock.
     pub fn connect(&mut self, id: ClientId, now: Now) {
-        let serial = self.next_serial;
-        self.next_serial += 1;
-        self.clients.insert(
-            id,
-            Client {
-                name: None,
-                since: now.mono,
-                serial,
-            },
-        );
-        self.deadlines
-            .push(Reverse((now.mono + self.config.login_timeout, id, serial)));
+        self.clients.insert(id, Client { name: None, since: now.mono, deadline_token: 0 });
+        self.schedule_deadline(id);
         self.reply(id, &[Text::AskName]);
     }
 
@@ -166,15 +157,17 @@ impl Chat {
 
     /// A complete line (without terminator) arrived from `id`.
     pub fn receive_line(&mut self, id: ClientId, raw: &[u8], now: Now) {
-        let line = clean_line(raw);
         let Some(client) = self.clients.get_mut(&id) else {
             return log::debug!("line from closed client {id} ignored");
         };
+        // A proposed name is validated as sent, so control characters in it refuse it rather than being
+        // silently dropped from it; any other line has them stripped.
+        let text = String::from_utf8_lossy(raw);
         if client.name.is_none() {
-            self.choose_name(id, &line, now);
+            self.choose_name(id, &text, now);
         } else {
             client.since = now.mono;
-            self.dispatch(id, &line, now);
+            self.dispatch(id, &strip_controls(text), now);
         }
     }
 
@@ -195,19 +188,19 @@ impl Chat {
 
     /// Closes connections that did not choose a name in time, and named users silent past the idle timeout.
     pub fn handle_timeout(&mut self, now: Now) {
-        while let Some(&Reverse((due, id, serial))) = self.deadlines.peek() {
+        while let Some(&Reverse((due, id, token))) = self.deadlines.peek() {
             if due > now.mono {
                 break;
             }
             self.deadlines.pop();
-            let Some(client) = self.clients.get(&id).filter(|c| c.serial == serial) else {
+            let Some(client) = self.clients.get(&id).filter(|c| c.deadline_token == token) else {
                 continue;
             };
-            let Some(deadline) = self.deadline_of(client) else {
+            let Some(deadline) = deadline_of(&self.config, client) else {
                 continue;
             };
             if deadline > now.mono {
-                self.deadlines.push(Reverse((deadline, id, serial)));
+                self.deadlines.push(Reverse((deadline, id, token)));
             } else if client.name.is_none() {
                 self.clients.remove(&id);
                 self.reply(id, &[Text::LoginTimedOut]);
@@ -221,11 +214,14 @@ impl Chat {
         }
     }
 
-    /// When `client` is due to be closed, if it ever is.
-    fn deadline_of(&self, client: &Client) -> Option<Instant> {
-        match client.name {
-            None => Some(client.since + self.config.login_timeout),
-            Some(_) => self.config.idle_timeout.map(|idle| client.since + idle),
+    /// Gives `id` a fresh heap entry at its current deadline, superseding any entry it had.
+    fn schedule_deadline(&mut self, id: ClientId) {
+        let token = self.next_deadline_token;
+        self.next_deadline_token += 1;
+        let Some(client) = self.clients.get_mut(&id) else { return };
+        client.deadline_token = token;
+        if let Some(deadline) = deadline_of(&self.config, client) {
+            self.deadlines.push(Reverse((deadline, id, token)));
         }
     }
 
@@ -259,6 +255,8 @@ impl Chat {
             client.name = Some(name);
             client.since = now.mono;
         }
+        // The login deadline no longer applies; the idle one, if any, starts now.
+        self.schedule_deadline(id);
     }
 
     fn welcome(&mut self, id: ClientId, name: &Name) {
@@ -266,11 +264,7 @@ impl Chat {
         let clock = self.config.local_clock;
         if !self.history.is_empty() {
             texts.push(Text::HistoryHeader);
-            texts.extend(self.history.iter().map(|m| Text::Public {
-                at: clock(m.ts),
-                from: &m.user,
-                text: &m.text,
-            }));
+            texts.extend(self.history.iter().map(|m| Text::Public { at: clock(m.ts), from: &m.user, text: &m.text }));
         }
         let payload = render_lines(self.config.lang, &texts);
         self.send(Recipients::One(id), payload);
@@ -292,16 +286,8 @@ impl Chat {
     fn public_message(&mut self, id: ClientId, text: &str, now: Now) {
         let Some(from) = self.name_of(id) else { return };
         let at = (self.config.local_clock)(now.unix_ms);
-        let payload = self.render(&[Text::Public {
-            at,
-            from: from.as_str(),
-            text,
-        }]);
-        let stored = StoredMessage {
-            ts: now.unix_ms,
-            user: from.as_str().to_owned(),
-            text: text.to_owned(),
-        };
+        let payload = self.render(&[Text::Public { at, from: from.as_str(), text }]);
+        let stored = StoredMessage { ts: now.unix_ms, user: from.as_str().to_owned(), text: text.to_owned() };
         self.history.push(stored);
         self.send(Recipients::Members, payload);
     }
@@ -328,14 +314,8 @@ impl Chat {
             return;
         };
         let at = (self.config.local_clock)(now.unix_ms);
-        let private = self.render(&[Text::Private {
-            at,
-            from: from.as_str(),
-            text,
-        }]);
-        let receipt = self.render(&[Text::WhisperSent {
-            to: target_name.as_str(),
-        }]);
+        let private = self.render(&[Text::Private { at, from: from.as_str(), text }]);
+        let receipt = self.render(&[Text::WhisperSent { to: target_name.as_str() }]);
         self.send(Recipients::One(target), private);
         self.send(Recipients::One(id), receipt);
     }
@@ -364,6 +344,14 @@ impl Chat {
     }
 }
 
+/// When `client` is due to be closed, if it ever is.
+fn deadline_of(config: &ChatConfig, client: &Client) -> Option<Instant> {
+    match client.name {
+        None => Some(client.since + config.login_timeout),
+        Some(_) => config.idle_timeout.map(|idle| client.since + idle),
+    }
+}
+
 /// Renders texts as consecutive `\n`-terminated lines in one shared payload.
 fn render_lines(lang: Lang, texts: &[Text<'_>]) -> Payload {
     let mut out = String::new();
@@ -374,10 +362,9 @@ fn render_lines(lang: Lang, texts: &[Text<'_>]) -> Payload {
     Rc::from(out.into_bytes())
 }
 
-/// Decodes a line as UTF-8 (invalid sequences become U+FFFD) and removes control characters other than tab,
-/// so no client can move another's cursor, recolour their terminal or hide text from them.
-fn clean_line(raw: &[u8]) -> Cow<'_, str> {
-    let text = String::from_utf8_lossy(raw);
+/// Removes control characters other than tab, so no client can move another's cursor, recolour their terminal
+/// or hide text from them. (Invalid UTF-8 has already become U+FFFD.)
+fn strip_controls(text: Cow<'_, str>) -> Cow<'_, str> {
     if !text.chars().any(is_forbidden_char) {
         return text;
     }
@@ -395,10 +382,7 @@ mod tests {
 
     fn utc_clock(unix_ms: i64) -> HourMinute {
         let minutes = unix_ms.div_euclid(60_000);
-        HourMinute {
-            hour: (minutes / 60 % 24) as u8,
-            minute: (minutes % 60) as u8,
-        }
+        HourMinute { hour: (minutes / 60 % 24) as u8, minute: (minutes % 60) as u8 }
     }
 
     /// A chat driven with simulated time; every effect is turned into per-client transcripts.
@@ -433,10 +417,7 @@ mod tests {
         }
 
         fn now(&self) -> Now {
-            Now {
-                mono: self.start + self.elapsed,
-                unix_ms: self.base_unix_ms + self.elapsed.as_millis() as i64,
-            }
+            Now { mono: self.start + self.elapsed, unix_ms: self.base_unix_ms + self.elapsed.as_millis() as i64 }
         }
 
         fn advance(&mut self, by: Duration) {
@@ -650,10 +631,7 @@ mod tests {
         h.apply();
         assert_eq!(h.take(1), "Error: timed out waiting for a username\n");
         assert_eq!(h.closed, vec![1]);
-        assert_eq!(
-            h.chat.poll_timeout(),
-            Some(h.start + Duration::from_secs(10) + DEFAULT_LOGIN_TIMEOUT)
-        );
+        assert_eq!(h.chat.poll_timeout(), Some(h.start + Duration::from_secs(10) + DEFAULT_LOGIN_TIMEOUT));
         h.line(3, "Bea");
         // The login entry may still wake the loop once; it then closes nothing and is gone.
         h.advance(Duration::from_secs(30));
@@ -661,11 +639,7 @@ mod tests {
         h.chat.handle_timeout(now);
         h.apply();
         assert_eq!(h.closed, vec![1]);
-        assert_eq!(
-            h.chat.poll_timeout(),
-            None,
-            "named connections have no deadline without --idle-timeout"
-        );
+        assert_eq!(h.chat.poll_timeout(), None, "named connections have no deadline without --idle-timeout");
     }
 
     #[test]
@@ -684,10 +658,7 @@ mod tests {
         let now = h.now();
         h.chat.handle_timeout(now);
         h.apply();
-        assert_eq!(
-            h.take(1),
-            "Error: nothing received from you for 60 seconds; closing the connection\n"
-        );
+        assert_eq!(h.take(1), "Error: nothing received from you for 60 seconds; closing the connection\n");
         assert_eq!(h.closed, vec![1]);
         assert_eq!(h.take(2), "*** Ana left the chat\n");
         assert_eq!(h.chat.poll_timeout(), Some(h.start + Duration::from_secs(110)));
@@ -715,10 +686,7 @@ mod tests {
         h.take(1);
         h.chat.line_too_long(1);
         h.apply();
-        assert_eq!(
-            h.take(1),
-            "Error: line too long (over 4096 bytes); it was discarded\nUSERNAME:\n"
-        );
+        assert_eq!(h.take(1), "Error: line too long (over 4096 bytes); it was discarded\nUSERNAME:\n");
     }
 
     #[test]

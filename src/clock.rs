@@ -9,10 +9,7 @@ use crate::chat::Now;
 
 /// The current moment on both clocks.
 pub fn now() -> Now {
-    Now {
-        mono: Instant::now(),
-        unix_ms: unix_ms(SystemTime::now()),
-    }
+    Now { mono: Instant::now(), unix_ms: unix_ms(SystemTime::now()) }
 }
 
 /// Milliseconds since the Unix epoch; times before it (a badly set clock) are negative.
@@ -49,10 +46,7 @@ pub fn local_hour_minute(unix_ms: i64) -> HourMinute {
             minute: minutes.rem_euclid(60) as u8,
         };
     }
-    HourMinute {
-        hour: tm.tm_hour as u8,
-        minute: tm.tm_min as u8,
-    }
+    HourMinute { hour: tm.tm_hour as u8, minute: tm.tm_min as u8 }
 }
 
 #[cfg(test)]

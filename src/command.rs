@@ -87,10 +87,7 @@ mod tests {
 
     #[test]
     fn double_slash_escapes_a_leading_slash() {
-        assert_eq!(
-            parse_input("//help is not a command"),
-            Input::Message("/help is not a command")
-        );
+        assert_eq!(parse_input("//help is not a command"), Input::Message("/help is not a command"));
     }
 
     #[test]
@@ -107,17 +104,11 @@ mod tests {
     fn whisper_takes_a_recipient_and_the_rest_of_the_line() {
         assert_eq!(
             parse_input("/whisper María Hola María, ¿cómo estás?"),
-            Input::Command(Command::Whisper {
-                to: "María",
-                text: "Hola María, ¿cómo estás?"
-            })
+            Input::Command(Command::Whisper { to: "María", text: "Hola María, ¿cómo estás?" })
         );
         assert_eq!(
             parse_input("/whisper   Pedro   two  spaces"),
-            Input::Command(Command::Whisper {
-                to: "Pedro",
-                text: "two  spaces"
-            })
+            Input::Command(Command::Whisper { to: "Pedro", text: "two  spaces" })
         );
         assert_eq!(parse_input("/whisper"), Input::Command(Command::WhisperUsage));
         assert_eq!(parse_input("/whisper Pedro"), Input::Command(Command::WhisperUsage));

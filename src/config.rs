@@ -56,10 +56,7 @@ impl Default for ServerConfig {
             idle_timeout: None,
             max_per_ip: DEFAULT_MAX_PER_IP,
             trusted: default_trusted(),
-            flood: FloodLimit {
-                rate: DEFAULT_FLOOD_RATE,
-                burst: DEFAULT_FLOOD_BURST,
-            },
+            flood: FloodLimit { rate: DEFAULT_FLOOD_RATE, burst: DEFAULT_FLOOD_BURST },
             notice_limit: DEFAULT_NOTICE_LIMIT,
         }
     }
@@ -147,11 +144,7 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
 }
 
 fn string_value(parser: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
-    parser
-        .value()
-        .map_err(|e| e.to_string())?
-        .into_string()
-        .map_err(|_| format!("{flag} needs a UTF-8 value"))
+    parser.value().map_err(|e| e.to_string())?.into_string().map_err(|_| format!("{flag} needs a UTF-8 value"))
 }
 
 fn default_trusted() -> Vec<Cidr> {
@@ -160,17 +153,14 @@ fn default_trusted() -> Vec<Cidr> {
 
 fn number<N: std::str::FromStr>(parser: &mut lexopt::Parser, flag: &str) -> Result<N, String> {
     let text = string_value(parser, flag)?;
-    text.parse()
-        .map_err(|_| format!("{flag} needs a whole number, not {text:?}"))
+    text.parse().map_err(|_| format!("{flag} needs a whole number, not {text:?}"))
 }
 
 fn seconds(parser: &mut lexopt::Parser, flag: &str, min: u64) -> Result<Duration, String> {
     let text = string_value(parser, flag)?;
     match text.parse::<u64>() {
         Ok(secs) if secs >= min => Ok(Duration::from_secs(secs)),
-        _ => Err(format!(
-            "{flag} needs a whole number of seconds, at least {min}, not {text:?}"
-        )),
+        _ => Err(format!("{flag} needs a whole number of seconds, at least {min}, not {text:?}")),
     }
 }
 
@@ -195,22 +185,14 @@ mod tests {
 
     #[test]
     fn defaults_without_flags() {
-        let Ok(Invocation::Run(config)) = parse(&[]) else {
-            panic!("no flags must run")
-        };
+        let Ok(Invocation::Run(config)) = parse(&[]) else { panic!("no flags must run") };
         assert_eq!(config.listen, "127.0.0.1:5555".parse().expect("literal"));
         assert_eq!(config.history_size, 50);
         assert_eq!(config.lang, Lang::En);
         assert_eq!(config.max_queue_bytes, 1 << 20);
         assert_eq!(config.max_per_ip, 16);
         assert_eq!(config.trusted.len(), 2, "127.0.0.1/32 and ::1/128");
-        assert_eq!(
-            config.flood,
-            FloodLimit {
-                rate: DEFAULT_FLOOD_RATE,
-                burst: DEFAULT_FLOOD_BURST
-            }
-        );
+        assert_eq!(config.flood, FloodLimit { rate: DEFAULT_FLOOD_RATE, burst: DEFAULT_FLOOD_BURST });
         assert_eq!(config.idle_timeout, None);
     }
 
@@ -219,13 +201,7 @@ mod tests {
         let Ok(Invocation::Run(config)) = parse(&["--trusted", "10.0.0.0/8", "--trusted", "192.168.0.0/16"]) else {
             panic!("valid flags must run")
         };
-        assert_eq!(
-            config.trusted,
-            vec![
-                "10.0.0.0/8".parse().expect("cidr"),
-                "192.168.0.0/16".parse().expect("cidr")
-            ]
-        );
+        assert_eq!(config.trusted, vec!["10.0.0.0/8".parse().expect("cidr"), "192.168.0.0/16".parse().expect("cidr")]);
         assert!(parse(&["--trusted", "10.0.0.0/99"]).is_err());
     }
 
@@ -274,11 +250,7 @@ mod tests {
     #[test]
     fn bad_flags_are_explained() {
         assert!(parse(&["--lang", "fr"]).unwrap_err().contains("fr"));
-        assert!(
-            parse(&["--history-size", "many"])
-                .unwrap_err()
-                .contains("--history-size")
-        );
+        assert!(parse(&["--history-size", "many"]).unwrap_err().contains("--history-size"));
         assert!(parse(&["--save-interval", "0"]).unwrap_err().contains("at least 1"));
         assert!(parse(&["--bogus"]).is_err());
         assert!(matches!(parse(&["--help"]), Ok(Invocation::Help)));

@@ -78,11 +78,7 @@ impl Connection {
         let flushed = self.output.flush_to(&mut self.socket)?;
         let wants_write = flushed == Flush::Blocked;
         if wants_write != self.wants_write {
-            let interest = if wants_write {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
+            let interest = if wants_write { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
             registry.reregister(&mut self.socket, token, interest)?;
             self.wants_write = wants_write;
         }

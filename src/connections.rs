@@ -86,28 +86,14 @@ impl Connections {
     pub fn apply(&mut self, chat: &Chat, effects: &mut Vec<Effect>, now: Instant) {
         for effect in effects.drain(..) {
             match effect {
-                Effect::Send {
-                    to: Recipients::One(id),
-                    payload,
-                } => self.queue(id, &payload),
-                Effect::Send {
-                    to: Recipients::Members,
-                    payload,
-                } => {
+                Effect::Send { to: Recipients::One(id), payload } => self.queue(id, &payload),
+                Effect::Send { to: Recipients::Members, payload } => {
                     chat.members().for_each(|id| self.queue(id, &payload));
                 }
-                Effect::Send {
-                    to: Recipients::MembersExcept(except),
-                    payload,
-                } => {
-                    chat.members()
-                        .filter(|&id| id != except)
-                        .for_each(|id| self.queue(id, &payload));
+                Effect::Send { to: Recipients::MembersExcept(except), payload } => {
+                    chat.members().filter(|&id| id != except).for_each(|id| self.queue(id, &payload));
                 }
-                Effect::Send {
-                    to: Recipients::Everyone,
-                    payload,
-                } => {
+                Effect::Send { to: Recipients::Everyone, payload } => {
                     chat.clients().for_each(|id| self.queue(id, &payload));
                 }
                 Effect::Close(id) => self.close_after_flush(id, now),
@@ -147,8 +133,7 @@ impl Connections {
             return;
         }
         conn.phase = Phase::Closing;
-        self.close_deadlines
-            .push_back((now + CLOSE_FLUSH_TIMEOUT, id, conn.serial));
+        self.close_deadlines.push_back((now + CLOSE_FLUSH_TIMEOUT, id, conn.serial));
         self.to_flush.push(id);
     }
 
@@ -237,8 +222,6 @@ impl Connections {
 
     /// Whether any live connection still has output waiting.
     pub fn any_output_pending(&self) -> bool {
-        self.slab
-            .iter()
-            .any(|(_, c)| c.phase != Phase::Dead && !c.output.is_empty())
+        self.slab.iter().any(|(_, c)| c.phase != Phase::Dead && !c.output.is_empty())
     }
 }

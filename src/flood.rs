@@ -35,10 +35,7 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket.
     pub fn new(limit: FloodLimit, now: Instant) -> TokenBucket {
-        TokenBucket {
-            milli_tokens: u64::from(limit.burst.max(1)) * MILLI,
-            refilled_at: now,
-        }
+        TokenBucket { milli_tokens: u64::from(limit.burst.max(1)) * MILLI, refilled_at: now }
     }
 
     /// Takes one line's token if there is one.

@@ -31,11 +31,7 @@ pub struct LineFramer {
 
 impl LineFramer {
     pub fn new(max_line_bytes: usize) -> LineFramer {
-        LineFramer {
-            buffered: Vec::new(),
-            discarding: false,
-            max_line_bytes,
-        }
+        LineFramer { buffered: Vec::new(), discarding: false, max_line_bytes }
     }
 
     /// Bytes held for later.
@@ -90,11 +86,7 @@ impl LineFramer {
     }
 
     fn check_length<'a>(&self, line: &'a [u8]) -> Frame<'a> {
-        if line.len() > self.max_line_bytes {
-            Frame::TooLong
-        } else {
-            Frame::Line(line)
-        }
+        if line.len() > self.max_line_bytes { Frame::TooLong } else { Frame::Line(line) }
     }
 
     /// Decides whether the unframed rest is kept: all of it when paused, else an unterminated tail that can
@@ -150,10 +142,7 @@ mod tests {
     #[test]
     fn splits_lf_and_crlf_lines() {
         let mut framer = LineFramer::new(MAX_LINE_BYTES);
-        assert_eq!(
-            frames(&mut framer, b"one\ntwo\r\n\nthree"),
-            vec![line("one"), line("two"), line("")]
-        );
+        assert_eq!(frames(&mut framer, b"one\ntwo\r\n\nthree"), vec![line("one"), line("two"), line("")]);
         assert_eq!(framer.buffered(), 5);
         assert_eq!(frames(&mut framer, b"\r"), vec![]);
         assert_eq!(frames(&mut framer, b"\n"), vec![line("three")]);

@@ -54,10 +54,7 @@ impl std::fmt::Display for HistoryFormatError {
         match self {
             HistoryFormatError::Json(e) => write!(f, "not valid history JSON: {e}"),
             HistoryFormatError::UnsupportedVersion(v) => {
-                write!(
-                    f,
-                    "history format version {v} is not supported (expected {FORMAT_VERSION})"
-                )
+                write!(f, "history format version {v} is not supported (expected {FORMAT_VERSION})")
             }
         }
     }
@@ -67,11 +64,7 @@ impl std::error::Error for HistoryFormatError {}
 
 impl History {
     pub fn new(capacity: usize) -> History {
-        History {
-            messages: VecDeque::with_capacity(capacity.min(1024)),
-            capacity,
-            revision: 0,
-        }
+        History { messages: VecDeque::with_capacity(capacity.min(1024)), capacity, revision: 0 }
     }
 
     /// Appends a message, dropping the oldest one when full.
@@ -104,10 +97,7 @@ impl History {
 
     /// The file form: `{"version": 1, "messages": [{"ts": .., "user": .., "text": ..}, ..]}`.
     pub fn to_json(&self) -> Vec<u8> {
-        let file = FileRef {
-            version: FORMAT_VERSION,
-            messages: &self.messages,
-        };
+        let file = FileRef { version: FORMAT_VERSION, messages: &self.messages };
         // Serialising plain strings and integers into memory cannot fail.
         serde_json::to_vec(&file).unwrap_or_default()
     }
@@ -130,11 +120,7 @@ mod tests {
     use super::*;
 
     fn message(i: i64) -> StoredMessage {
-        StoredMessage {
-            ts: 1_700_000_000_000 + i,
-            user: format!("user{i}"),
-            text: format!("text {i}"),
-        }
+        StoredMessage { ts: 1_700_000_000_000 + i, user: format!("user{i}"), text: format!("text {i}") }
     }
 
     #[test]
@@ -170,10 +156,7 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_other_versions() {
-        assert!(matches!(
-            History::from_json(b"{not json", 5),
-            Err(HistoryFormatError::Json(_))
-        ));
+        assert!(matches!(History::from_json(b"{not json", 5), Err(HistoryFormatError::Json(_))));
         assert!(matches!(
             History::from_json(br#"{"version":2,"messages":[]}"#, 5),
             Err(HistoryFormatError::UnsupportedVersion(2))

@@ -41,13 +41,7 @@ pub fn load(path: &Path, capacity: usize, unix_secs: i64) -> io::Result<(History
         Err(parse_error) => {
             let moved_to = aside_path(path, unix_secs);
             fs::rename(path, &moved_to).map_err(|e| context(e, "cannot set aside corrupt history file", path))?;
-            Ok((
-                History::new(capacity),
-                LoadOutcome::SetAside {
-                    moved_to,
-                    reason: parse_error.to_string(),
-                },
-            ))
+            Ok((History::new(capacity), LoadOutcome::SetAside { moved_to, reason: parse_error.to_string() }))
         }
     }
 }
@@ -73,10 +67,8 @@ fn write_synced(temp: &Path, contents: &[u8]) -> io::Result<()> {
         .truncate(true)
         .open(temp)
         .map_err(|e| context(e, "cannot create temporary history file", temp))?;
-    file.write_all(contents)
-        .map_err(|e| context(e, "cannot write temporary history file", temp))?;
-    file.sync_all()
-        .map_err(|e| context(e, "cannot fsync temporary history file", temp))
+    file.write_all(contents).map_err(|e| context(e, "cannot write temporary history file", temp))?;
+    file.sync_all().map_err(|e| context(e, "cannot fsync temporary history file", temp))
 }
 
 /// Makes the rename itself durable.
@@ -85,9 +77,7 @@ fn sync_parent_dir(path: &Path) -> io::Result<()> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| context(e, "cannot fsync history directory", dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| context(e, "cannot fsync history directory", dir))
 }
 
 fn temp_path(path: &Path) -> PathBuf {
@@ -116,11 +106,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("chat_history.json");
         let mut history = History::new(50);
-        history.push(StoredMessage {
-            ts: 1,
-            user: "Ana".into(),
-            text: "hola".into(),
-        });
+        history.push(StoredMessage { ts: 1, user: "Ana".into(), text: "hola".into() });
         save(&path, &history.to_json()).expect("save");
         let (loaded, outcome) = load(&path, 50, 0).expect("load");
         assert!(matches!(outcome, LoadOutcome::Loaded { messages: 1 }));
@@ -143,14 +129,9 @@ mod tests {
         fs::write(&path, b"{\"version\":1,\"messages\":[").expect("write");
         let (history, outcome) = load(&path, 50, 1234).expect("load");
         assert!(history.is_empty());
-        let LoadOutcome::SetAside { moved_to, .. } = outcome else {
-            panic!("expected set aside, got {outcome:?}")
-        };
+        let LoadOutcome::SetAside { moved_to, .. } = outcome else { panic!("expected set aside, got {outcome:?}") };
         assert_eq!(moved_to, dir.path().join("chat_history.json.corrupt-1234"));
-        assert_eq!(
-            fs::read(&moved_to).expect("aside copy"),
-            b"{\"version\":1,\"messages\":["
-        );
+        assert_eq!(fs::read(&moved_to).expect("aside copy"), b"{\"version\":1,\"messages\":[");
         assert!(!path.exists());
     }
 }

@@ -37,10 +37,7 @@ impl Name {
         if chars == 0 || chars > MAX_NAME_CHARS {
             return Err(NameError::BadLength);
         }
-        if name
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
-        {
+        if name.chars().any(|c| c.is_whitespace() || c.is_control() || is_invisible(c)) {
             return Err(NameError::BadCharacter);
         }
         if name.starts_with('/') {
@@ -132,14 +129,7 @@ mod tests {
 
     #[test]
     fn invisible_characters_are_refused() {
-        for sneaky in [
-            "An\u{200b}a",
-            "\u{200d}Ana",
-            "Ana\u{202e}",
-            "A\u{2066}na",
-            "Ana\u{feff}",
-            "An\u{ad}a",
-        ] {
+        for sneaky in ["An\u{200b}a", "\u{200d}Ana", "Ana\u{202e}", "A\u{2066}na", "Ana\u{feff}", "An\u{ad}a"] {
             assert_eq!(Name::parse(sneaky), Err(NameError::BadCharacter), "{sneaky:?}");
         }
     }

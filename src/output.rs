@@ -128,11 +128,7 @@ mod tests {
         let mut queue = OutputQueue::default();
         queue.push(Rc::from(&b"hello\n"[..]));
         queue.push(Rc::from(&b"world\n"[..]));
-        let mut sink = Trickle {
-            taken: Vec::new(),
-            room: 8,
-            max_per_call: 3,
-        };
+        let mut sink = Trickle { taken: Vec::new(), room: 8, max_per_call: 3 };
         assert_eq!(queue.flush_to(&mut sink).expect("flush"), Flush::Blocked);
         assert_eq!(queue.queued_bytes(), 4);
         sink.room = 100;

@@ -44,9 +44,7 @@ impl FromStr for Cidr {
             Some((addr, prefix)) => (addr, Some(prefix)),
             None => (s, None),
         };
-        let network: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{s:?} is not an address block like 10.0.0.0/8"))?;
+        let network: IpAddr = addr.parse().map_err(|_| format!("{s:?} is not an address block like 10.0.0.0/8"))?;
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
@@ -55,10 +53,7 @@ impl FromStr for Cidr {
                 _ => return Err(format!("{s:?}: the prefix length must be 0 to {max}")),
             },
         };
-        Ok(Cidr {
-            network: network.to_canonical(),
-            prefix,
-        })
+        Ok(Cidr { network: network.to_canonical(), prefix })
     }
 }
 
@@ -73,11 +68,7 @@ pub struct PerIpLimit {
 
 impl PerIpLimit {
     pub fn new(max_per_ip: u32, trusted: Vec<Cidr>) -> PerIpLimit {
-        PerIpLimit {
-            max_per_ip,
-            trusted,
-            open: HashMap::new(),
-        }
+        PerIpLimit { max_per_ip, trusted, open: HashMap::new() }
     }
 
     /// Counts a new connection from `ip` if it is within the cap; returns whether it may stay.

@@ -119,11 +119,7 @@ impl Server {
             throttled: BinaryHeap::new(),
             accept_retry_at: None,
             accept_pause_logged: false,
-            saver: HistorySaver {
-                interval: config.save_interval,
-                saved_revision,
-                due: None,
-            },
+            saver: HistorySaver { interval: config.save_interval, saved_revision, due: None },
             next_serial: 0,
             stop_requested: false,
             config,
@@ -134,10 +130,7 @@ impl Server {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         match &self.listener {
             Some(listener) => listener.local_addr(),
-            None => Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "the server has stopped listening",
-            )),
+            None => Err(io::Error::new(io::ErrorKind::NotConnected, "the server has stopped listening")),
         }
     }
 
@@ -196,11 +189,7 @@ impl Server {
             self.accept_retry_at,
             next_unthrottle,
         ];
-        timers
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|deadline| deadline.saturating_duration_since(now))
+        timers.into_iter().flatten().min().map(|deadline| deadline.saturating_duration_since(now))
     }
 
     fn run_timers(&mut self, now: Now) {
@@ -247,17 +236,11 @@ impl Server {
 
     fn admit(&mut self, stream: TcpStream, peer: SocketAddr, now: Now) {
         if self.conns.len() >= self.config.max_clients {
-            log::warn!(
-                "refusing {peer}: {} connections already (--max-clients)",
-                self.conns.len()
-            );
+            log::warn!("refusing {peer}: {} connections already (--max-clients)", self.conns.len());
             return refuse(stream, Text::ServerFull, &self.config);
         }
         if !self.conns.try_admit_ip(peer.ip()) {
-            log::warn!(
-                "refusing {peer}: {} connections from it already (--max-per-ip)",
-                self.config.max_per_ip
-            );
+            log::warn!("refusing {peer}: {} connections from it already (--max-per-ip)", self.config.max_per_ip);
             return refuse(stream, Text::TooManyFromAddress, &self.config);
         }
         set_socket_options(&stream, peer);
@@ -288,11 +271,7 @@ impl Server {
     fn read_from(&mut self, key: usize, now: Now) {
         let mut budget = READ_BUDGET_BYTES;
         loop {
-            let Some(conn) = self
-                .conns
-                .get_mut(key)
-                .filter(|c| c.phase == Phase::Open && !c.throttled)
-            else {
+            let Some(conn) = self.conns.get_mut(key).filter(|c| c.phase == Phase::Open && !c.throttled) else {
                 return;
             };
             let read = match conn.socket.read(&mut self.scratch) {
@@ -436,12 +415,7 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(context(e, "poll failed during shutdown")),
             }
-            let writable: Vec<usize> = self
-                .events
-                .iter()
-                .filter(|e| e.is_writable())
-                .map(|e| e.token().0)
-                .collect();
+            let writable: Vec<usize> = self.events.iter().filter(|e| e.is_writable()).map(|e| e.token().0).collect();
             for key in writable {
                 self.conns.flush(key);
             }
@@ -483,10 +457,7 @@ impl HistorySaver {
                 true
             }
             Err(e) => {
-                log::error!(
-                    "history not saved: {e}; the previous file is intact, retrying in {:?}",
-                    self.interval
-                );
+                log::error!("history not saved: {e}; the previous file is intact, retrying in {:?}", self.interval);
                 false
             }
         }
@@ -533,10 +504,8 @@ fn set_socket_options(stream: &TcpStream, peer: SocketAddr) {
     if let Err(e) = stream.set_nodelay(true) {
         log::debug!("TCP_NODELAY on {peer} failed: {e}");
     }
-    let keepalive = TcpKeepalive::new()
-        .with_time(KEEPALIVE_IDLE)
-        .with_interval(KEEPALIVE_INTERVAL)
-        .with_retries(KEEPALIVE_RETRIES);
+    let keepalive =
+        TcpKeepalive::new().with_time(KEEPALIVE_IDLE).with_interval(KEEPALIVE_INTERVAL).with_retries(KEEPALIVE_RETRIES);
     if let Err(e) = SockRef::from(stream).set_tcp_keepalive(&keepalive) {
         log::debug!("TCP keepalive on {peer} failed: {e}");
     }
@@ -544,10 +513,7 @@ fn set_socket_options(stream: &TcpStream, peer: SocketAddr) {
 
 /// Errors about one pending connection, not about the listener: skip it and accept the next.
 fn is_transient_accept_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
-    )
+    matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted)
 }
 
 fn context(e: io::Error, what: &str) -> io::Error {

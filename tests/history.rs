@@ -53,10 +53,7 @@ fn the_saved_file_has_the_documented_format_and_no_whispers() {
     assert_eq!(messages[0]["user"], "Ana");
     assert_eq!(messages[0]["text"], "hola \"todos\"");
     let ts = messages[0]["ts"].as_i64().expect("ts in ms");
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
     assert!((now_ms - ts).abs() < 60_000, "ts {ts} is Unix milliseconds");
 }
 
@@ -80,11 +77,7 @@ fn history_size_bounds_what_is_kept_and_replayed() {
 #[test]
 fn a_corrupt_history_file_is_set_aside_and_the_server_starts_empty() {
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("chat_history.json"),
-        b"{\"version\": 1, \"messages\": [oops",
-    )
-    .expect("write");
+    std::fs::write(dir.path().join("chat_history.json"), b"{\"version\": 1, \"messages\": [oops").expect("write");
     let server = TestServer::start_in(dir.path(), &[]);
     let _ana = server.join("Ana"); // No "History:" lines: the room starts empty.
     let aside: Vec<_> = std::fs::read_dir(dir.path())
@@ -96,11 +89,7 @@ fn a_corrupt_history_file_is_set_aside_and_the_server_starts_empty() {
     assert_eq!(aside.len(), 1, "the corrupt file is renamed aside: {aside:?}");
     let kept = std::fs::read(dir.path().join(&aside[0])).expect("read the set-aside file");
     assert_eq!(kept, b"{\"version\": 1, \"messages\": [oops");
-    assert!(
-        server.log().contains("unreadable"),
-        "a warning is logged: {}",
-        server.log()
-    );
+    assert!(server.log().contains("unreadable"), "a warning is logged: {}", server.log());
 }
 
 #[test]
@@ -109,10 +98,7 @@ fn sigint_also_saves_and_exits_zero() {
     let mut ana = server.join("Ana");
     ana.send("saved at shutdown");
     ana.expect_stamped("Ana: saved at shutdown");
-    assert!(
-        !server.history_path().exists(),
-        "not saved yet: the interval is an hour"
-    );
+    assert!(!server.history_path().exists(), "not saved yet: the interval is an hour");
     let status = server.signal_and_wait(SIGINT);
     assert!(status.success(), "SIGINT must exit 0, got {status:?}");
     let json = std::fs::read_to_string(server.history_path()).expect("history saved at shutdown");
@@ -125,11 +111,7 @@ fn wait_for_file(path: &std::path::Path, limit: Duration) -> String {
         if let Ok(text) = std::fs::read_to_string(path) {
             return text;
         }
-        assert!(
-            start.elapsed() < limit,
-            "{} not written within {limit:?}",
-            path.display()
-        );
+        assert!(start.elapsed() < limit, "{} not written within {limit:?}", path.display());
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -48,18 +48,11 @@ fn a_client_that_stops_reading_is_dropped_and_others_keep_chatting() {
     talker.send("still flowing");
     listener.expect_stamped("Talker: still flowing");
     // Stalled's connection was closed by the server: reading drains what was buffered, then ends.
-    stalled
-        .stream()
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
+    stalled.stream().set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let mut sink = Vec::new();
     match stalled.stream().read_to_end(&mut sink) {
         Ok(_) => {}
-        Err(e) => assert_eq!(
-            e.kind(),
-            std::io::ErrorKind::ConnectionReset,
-            "the server must close it: {e}"
-        ),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "the server must close it: {e}"),
     }
 }
 
@@ -81,11 +74,7 @@ fn a_connection_that_never_chooses_a_name_is_closed_after_the_login_timeout() {
     idle.expect("USERNAME:");
     idle.expect("Error: timed out waiting for a username");
     idle.expect_closed();
-    assert!(
-        started.elapsed() >= Duration::from_millis(900),
-        "closed too early: {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(900), "closed too early: {:?}", started.elapsed());
     // A named user is not subject to it.
     let mut ana = server.join("Ana");
     ana.expect_silence(Duration::from_millis(1500));

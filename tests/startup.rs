@@ -35,10 +35,7 @@ fn the_first_line_is_in_the_chosen_language() {
 
 #[test]
 fn help_lists_every_flag_with_its_default() {
-    let out = Command::new(env!("CARGO_BIN_EXE_charla-server"))
-        .arg("--help")
-        .output()
-        .expect("run --help");
+    let out = Command::new(env!("CARGO_BIN_EXE_charla-server")).arg("--help").output().expect("run --help");
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for flag in [
@@ -62,10 +59,7 @@ fn help_lists_every_flag_with_its_default() {
 
 #[test]
 fn a_bad_flag_exits_2_with_a_reason() {
-    let out = Command::new(env!("CARGO_BIN_EXE_charla-server"))
-        .args(["--lang", "fr"])
-        .output()
-        .expect("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_charla-server")).args(["--lang", "fr"]).output().expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown language \"fr\""));
 }

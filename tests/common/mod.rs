@@ -32,12 +32,25 @@ impl TestServer {
 
     /// Starts a server whose history file and log live in `dir`.
     pub fn start_in(dir: &Path, args: &[&str]) -> TestServer {
+        TestServer::start_with(dir, args, None)
+    }
+
+    /// Starts a server in a fresh directory with its open-files limit (soft and hard) set to `nofile`.
+    pub fn start_with_open_files_limit(args: &[&str], nofile: u64) -> TestServer {
+        let temp = tempfile::tempdir().expect("create a temporary directory");
+        let mut server = TestServer::start_with(temp.path(), args, Some(nofile));
+        server._temp = Some(temp);
+        server
+    }
+
+    fn start_with(dir: &Path, args: &[&str], nofile: Option<u64>) -> TestServer {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("server.log"))
             .expect("open the server log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_charla-server"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_charla-server"));
+        command
             .args(["--listen", "127.0.0.1:0", "--history-file"])
             .arg(dir.join("chat_history.json"))
             .args(args)
@@ -45,9 +58,22 @@ impl TestServer {
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start charla-server");
+            .stderr(Stdio::from(log));
+        if let Some(nofile) = nofile {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit { rlim_cur: nofile, rlim_max: nofile };
+            // SAFETY: setrlimit is async-signal-safe and only touches the child's own limits.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = command.spawn().expect("start charla-server");
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut first = String::new();
         stdout.read_line(&mut first).expect("read the server's first line");
@@ -58,17 +84,36 @@ impl TestServer {
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line {first:?}; log: {}", read_log(dir)));
         let spanish = args.windows(2).any(|w| w == ["--lang", "es"]);
-        TestServer {
-            child: Some(child),
-            addr,
-            dir: dir.to_path_buf(),
-            spanish,
-            _temp: None,
-        }
+        TestServer { child: Some(child), addr, dir: dir.to_path_buf(), spanish, _temp: None }
     }
 
     pub fn pid(&self) -> i32 {
         self.child.as_ref().map(|c| c.id() as i32).expect("server running")
+    }
+
+    /// The server's resident memory, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("read /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS in /proc status")
+    }
+
+    /// User plus system CPU time the server has used, in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("read /proc stat");
+        // Fields after the command name (which is in parentheses and may hold spaces): utime is the 12th.
+        let after_name = &stat[stat.rfind(')').expect("comm in stat") + 2..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+    }
+
+    /// How many file descriptors the server has open.
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).expect("list /proc fds").count()
     }
 
     pub fn history_path(&self) -> PathBuf {
@@ -152,12 +197,22 @@ pub struct TestClient {
 impl TestClient {
     pub fn connect(addr: SocketAddr) -> TestClient {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        TestClient::from_stream(stream)
+    }
+
+    /// Connects from a chosen local address, such as another loopback address (127.0.0.2).
+    pub fn connect_from(source: std::net::IpAddr, addr: SocketAddr) -> TestClient {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).expect("create socket");
+        socket.bind(&SocketAddr::new(source, 0).into()).unwrap_or_else(|e| panic!("bind {source}: {e}"));
+        socket.connect(&addr.into()).unwrap_or_else(|e| panic!("connect to {addr} from {source}: {e}"));
+        TestClient::from_stream(socket.into())
+    }
+
+    pub fn from_stream(stream: TcpStream) -> TestClient {
         stream.set_read_timeout(Some(LINE_TIMEOUT)).expect("set read timeout");
         let writer = stream.try_clone().expect("clone the stream");
-        TestClient {
-            reader: BufReader::new(stream),
-            writer,
-        }
+        TestClient { reader: BufReader::new(stream), writer }
     }
 
     pub fn send(&mut self, line: &str) {
@@ -173,11 +228,7 @@ impl TestClient {
         let mut line = String::new();
         match self.reader.read_line(&mut line) {
             Ok(0) => None,
-            Ok(_) => Some(
-                line.strip_suffix('\n')
-                    .unwrap_or_else(|| panic!("unterminated line {line:?}"))
-                    .to_owned(),
-            ),
+            Ok(_) => Some(line.strip_suffix('\n').unwrap_or_else(|| panic!("unterminated line {line:?}")).to_owned()),
             Err(e) if e.kind() == ErrorKind::ConnectionReset => None,
             Err(e) => panic!("no line within {LINE_TIMEOUT:?}: {e}"),
         }
@@ -195,9 +246,7 @@ impl TestClient {
 
     /// Expects `[HH:MM] rest`, where HH:MM is the current UTC time (or the minute before, near a boundary).
     pub fn expect_stamped(&mut self, rest: &str) {
-        let line = self
-            .read_line()
-            .unwrap_or_else(|| panic!("connection closed before {rest:?}"));
+        let line = self.read_line().unwrap_or_else(|| panic!("connection closed before {rest:?}"));
         let now = utc_stamp(0);
         let before = utc_stamp(60);
         assert!(
@@ -208,16 +257,10 @@ impl TestClient {
 
     /// Asserts that nothing arrives for `quiet`.
     pub fn expect_silence(&mut self, quiet: Duration) {
-        self.reader
-            .get_ref()
-            .set_read_timeout(Some(quiet))
-            .expect("set read timeout");
+        self.reader.get_ref().set_read_timeout(Some(quiet)).expect("set read timeout");
         let mut line = String::new();
         let got = self.reader.read_line(&mut line);
-        self.reader
-            .get_ref()
-            .set_read_timeout(Some(LINE_TIMEOUT))
-            .expect("set read timeout");
+        self.reader.get_ref().set_read_timeout(Some(LINE_TIMEOUT)).expect("set read timeout");
         match got {
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             other => panic!("expected silence, got {other:?}: {line:?}"),
@@ -250,10 +293,6 @@ impl TestClient {
 
 /// `[HH:MM]` in UTC, `seconds_ago` seconds before now.
 pub fn utc_stamp(seconds_ago: u64) -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-        - seconds_ago;
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs() - seconds_ago;
     format!("[{:02}:{:02}]", secs / 3600 % 24, secs / 60 % 60)
 }
