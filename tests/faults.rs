@@ -1,0 +1,122 @@
+//! Faults: crashes, saves that fail, and shutdown under load. No history is lost beyond one save interval.
+
+mod common;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{TestClient, TestServer};
+
+const SIGTERM: i32 = 15;
+
+#[test]
+fn after_kill_9_the_history_holds_every_message_older_than_one_save_interval() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut first = TestServer::start_in(dir.path(), &["--flood-rate", "0"]);
+    let mut ana = first.join("Ana");
+    for i in 0..30 {
+        ana.send(&format!("message {i}"));
+        ana.expect_stamped(&format!("Ana: message {i}"));
+    }
+    // One save interval (1 s) and some slack for the save itself.
+    std::thread::sleep(Duration::from_millis(1500));
+    first.crash();
+
+    let second = TestServer::start_in(dir.path(), &[]);
+    let mut bea = second.connect();
+    bea.expect("USERNAME:");
+    bea.send("Bea");
+    bea.expect_lines(&["Welcome Bea!", "Type /help for commands", "History:"]);
+    for i in 0..30 {
+        bea.expect_stamped(&format!("Ana: message {i}"));
+    }
+}
+
+#[test]
+fn a_failing_save_is_logged_keeps_the_old_file_and_is_retried() {
+    let server = TestServer::start(&[]);
+    let mut ana = server.join("Ana");
+    ana.send("first");
+    ana.expect_stamped("Ana: first");
+    let path = server.history_path();
+    let saved = wait_for(|| std::fs::read_to_string(&path).ok().filter(|t| t.contains("first")));
+
+    // A directory where the temporary file must go makes every save fail, even for root (for whom a
+    // read-only directory would not).
+    let blocker = path.with_file_name("chat_history.json.tmp");
+    std::fs::create_dir(&blocker).expect("create the blocking directory");
+    ana.send("second");
+    ana.expect_stamped("Ana: second");
+    wait_for(|| server.log().contains("history not saved").then_some(()));
+    assert_eq!(std::fs::read_to_string(&path).expect("old file"), saved, "the old file is whole");
+    // The server keeps serving.
+    let mut bea = server.connect();
+    bea.expect("USERNAME:");
+    bea.send("Bea");
+    bea.expect_lines(&["Welcome Bea!", "Type /help for commands", "History:"]);
+    bea.expect_stamped("Ana: first");
+    bea.expect_stamped("Ana: second");
+
+    // Once the fault is gone, the next interval's retry saves.
+    std::fs::remove_dir(&blocker).expect("remove the blocking directory");
+    wait_for(|| std::fs::read_to_string(&path).ok().filter(|t| t.contains("second")));
+}
+
+#[test]
+fn sigterm_under_load_tells_every_client_saves_and_exits_zero_within_3_s() {
+    const CLIENTS: usize = 300;
+    const TALKERS: usize = 5;
+    let mut server = TestServer::start(&["--flood-rate", "0", "--notice-limit", "0"]);
+    let mut clients: Vec<TestClient> = (0..CLIENTS).map(|i| server.join(&format!("user{i}"))).collect();
+    // A few users chat flat out while the signal arrives.
+    let stop = Arc::new(AtomicBool::new(false));
+    let talkers: Vec<_> = (0..TALKERS)
+        .map(|i| {
+            let mut talker = server.join(&format!("talker{i}"));
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut sent = 0;
+                while !stop.load(Ordering::Relaxed) && sent < 100_000 {
+                    // The server goes away mid-send: a write error ends the chatter.
+                    if talker.stream().write_all(format!("chatter {sent}\n").as_bytes()).is_err() {
+                        break;
+                    }
+                    sent += 1;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                talker
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let status = server.signal_and_wait(SIGTERM);
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    assert!(status.success(), "exit status {status:?}");
+    assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
+    for (i, client) in clients.iter_mut().enumerate() {
+        let all = client.read_to_close();
+        let text = String::from_utf8_lossy(&all);
+        assert!(text.ends_with("*** The server is shutting down\n"), "user{i} got no shutdown line: {text:?}");
+    }
+    for talker in talkers {
+        drop(talker.join().expect("talker thread"));
+    }
+    let json = std::fs::read_to_string(server.history_path()).expect("history saved at shutdown");
+    assert!(json.contains("chatter"), "history holds the chatter");
+}
+
+/// Polls `check` until it returns something, for at most 10 s.
+fn wait_for<T>(mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "condition not met within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
