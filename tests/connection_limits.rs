@@ -55,7 +55,7 @@ fn running_out_of_file_descriptors_pauses_accepting_without_spinning() {
     let mut admitted = Vec::new();
     let mut waiting = Vec::new();
     for _ in 0..40 {
-        let mut client = server.connect();
+        let client = server.connect();
         client.stream().set_read_timeout(Some(Duration::from_millis(150))).expect("timeout");
         let mut first = String::new();
         let got = std::io::BufRead::read_line(&mut std::io::BufReader::new(client.stream()), &mut first);

@@ -74,7 +74,7 @@ fn sigterm_under_load_tells_every_client_saves_and_exits_zero_within_3_s() {
     let stop = Arc::new(AtomicBool::new(false));
     let talkers: Vec<_> = (0..TALKERS)
         .map(|i| {
-            let mut talker = server.join(&format!("talker{i}"));
+            let talker = server.join(&format!("talker{i}"));
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
                 let mut sent = 0;
