@@ -24,7 +24,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(|out, record| {
+            let at = clock::utc_timestamp(clock::unix_ms(std::time::SystemTime::now()));
+            writeln!(out, "{at} {:<5} {}", record.level(), record.args())
+        })
+        .init();
     clock::init_local_time();
     match limits::raise_open_files_limit() {
         Ok(limit) if (limit as usize) < config.max_clients + 16 => log::warn!(
