@@ -100,6 +100,24 @@ pub enum Text<'a> {
     },
     /// Printed by the client when its connection ends.
     Disconnected,
+    /// The client could not connect because nothing accepts connections at `addr`.
+    ConnectRefused {
+        addr: &'a str,
+    },
+    /// The client got no answer from `addr` within `secs` seconds.
+    ConnectTimedOut {
+        addr: &'a str,
+        secs: u64,
+    },
+    /// The client could not connect for another reason, as the system words it (an unknown host, no route...).
+    ConnectFailed {
+        addr: &'a str,
+        reason: &'a str,
+    },
+    /// The client cannot read what the user types; it leaves the chat.
+    InputFailed {
+        reason: &'a str,
+    },
 }
 
 impl Text<'_> {
@@ -211,6 +229,27 @@ impl Text<'_> {
             (Text::ServerStarted { addr }, Es) => write!(out, "Servidor iniciado en {addr}"),
             (Text::Disconnected, En) => write!(out, "Disconnected from server"),
             (Text::Disconnected, Es) => write!(out, "Desconectado del servidor"),
+            (Text::ConnectRefused { addr }, En) => {
+                write!(out, "Cannot connect to {addr}: connection refused; is charla-server running on {addr}?")
+            }
+            (Text::ConnectRefused { addr }, Es) => write!(
+                out,
+                "No se puede conectar a {addr}: conexión rechazada; ¿está charla-server en marcha en {addr}?"
+            ),
+            (Text::ConnectTimedOut { addr, secs }, En) => write!(
+                out,
+                "Cannot connect to {addr}: no answer within {secs} s; is the host reachable and the port right?"
+            ),
+            (Text::ConnectTimedOut { addr, secs }, Es) => write!(
+                out,
+                "No se puede conectar a {addr}: sin respuesta en {secs} s; ¿se llega al host y es el puerto correcto?"
+            ),
+            (Text::ConnectFailed { addr, reason }, En) => write!(out, "Cannot connect to {addr}: {reason}"),
+            (Text::ConnectFailed { addr, reason }, Es) => write!(out, "No se puede conectar a {addr}: {reason}"),
+            (Text::InputFailed { reason }, En) => write!(out, "Cannot read the input: {reason}; leaving the chat"),
+            (Text::InputFailed { reason }, Es) => {
+                write!(out, "No se puede leer la entrada: {reason}; saliendo del chat")
+            }
         };
     }
 }

@@ -296,3 +296,8 @@ pub fn utc_stamp(seconds_ago: u64) -> String {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs() - seconds_ago;
     format!("[{:02}:{:02}]", secs / 3600 % 24, secs / 60 % 60)
 }
+
+/// Whether `line` is `[HH:MM] rest` with HH:MM the current UTC time (or the minute before, near a boundary).
+pub fn is_stamped(line: &str, rest: &str) -> bool {
+    line == format!("{} {rest}", utc_stamp(0)) || line == format!("{} {rest}", utc_stamp(60))
+}

@@ -1,0 +1,19 @@
+//! The messages the client's helper threads send its main thread, over one channel, in the order things
+//! happened.
+
+/// Something the main thread must know about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The server asks for a username; its question, e.g. `USUARIO:`.
+    AskName(String),
+    /// The server accepted our name: the chat has begun.
+    Welcomed,
+    /// Any other line arrived from the server (it has been shown already).
+    Shown,
+    /// The connection has ended, for whatever reason; everything the server sent has been shown.
+    Closed,
+    /// A line of standard input, without its terminator (non-interactive mode only).
+    Input(String),
+    /// Standard input has ended (non-interactive mode only).
+    InputEnd,
+}

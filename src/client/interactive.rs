@@ -1,0 +1,149 @@
+//! The interactive client: standard input and output are a terminal. A line editor (rustyline) holds what the
+//! user types; the server's lines are printed above it, so a half-typed line is never mangled. The server's
+//! username question is the editor's prompt.
+
+use rustyline::error::ReadlineError;
+use rustyline::{Config, DefaultEditor, ExternalPrinter};
+
+use crate::catalog::{Lang, Text};
+use crate::client::events::Event;
+use crate::client::leave;
+use crate::client::login::{Answer, Login};
+use crate::client::reader::{Sink, StdoutSink};
+use crate::client::session::{Next, Outcome, Session, TICK};
+
+/// The line editor, used by the main thread.
+pub struct Terminal {
+    editor: DefaultEditor,
+}
+
+impl Terminal {
+    /// Sets up the editor, and the printer the reader thread shows lines through. Fails when the terminal cannot
+    /// be driven (e.g. `TERM=dumb`); the caller then falls back to the non-interactive mode.
+    pub fn open() -> rustyline::Result<(Terminal, Box<dyn Sink>)> {
+        // In-session history only: nothing is read from or written to a history file.
+        let config = Config::builder().auto_add_history(false).build();
+        let mut editor = DefaultEditor::with_config(config)?;
+        let printer = editor.create_external_printer()?;
+        Ok((Terminal { editor }, Box::new(PrinterSink(printer))))
+    }
+}
+
+/// Shows lines through rustyline: above the input line while the editor runs, directly otherwise.
+struct PrinterSink<P>(P);
+
+impl<P: ExternalPrinter + Send> Sink for PrinterSink<P> {
+    fn show(&mut self, line: &str) {
+        if self.0.print(format!("{line}\n")).is_err() {
+            // The printer's pipe is gone (the editor is shutting down): plain output is the best left.
+            StdoutSink.show(line);
+        }
+    }
+}
+
+/// Where the conversation is.
+enum Phase {
+    /// Waiting for the server to ask for a name, or to accept one.
+    Waiting,
+    /// The user types a name; the server's question is the prompt.
+    Naming { question: String },
+    /// The user types messages and commands.
+    Chatting,
+}
+
+/// What to do after a phase.
+enum Step {
+    Go(Phase),
+    /// Ctrl+D, Ctrl+C: send `/quit` and wait for the goodbye.
+    Leave,
+    /// `/quit` went out: wait for the goodbye.
+    AwaitGoodbye,
+    Done(Outcome),
+}
+
+/// Runs the session until it ends.
+pub fn run(terminal: &mut Terminal, session: &mut Session, mut login: Login, lang: Lang) -> Outcome {
+    let mut phase = Phase::Waiting;
+    loop {
+        let step = match phase {
+            Phase::Waiting => wait_for_server(session, &mut login),
+            Phase::Naming { question } => edit(terminal, session, &format!("{question} "), false, lang),
+            Phase::Chatting => edit(terminal, session, "", true, lang),
+        };
+        phase = match step {
+            Step::Go(next) => next,
+            Step::Leave => return leave::leave(session),
+            Step::AwaitGoodbye => {
+                leave::wait_for_close(session, leave::GOODBYE_WAIT);
+                return Outcome::Left;
+            }
+            Step::Done(outcome) => return outcome,
+        };
+    }
+}
+
+/// Waits for the server's question or welcome; answers with `--name` when it may.
+fn wait_for_server(session: &mut Session, login: &mut Login) -> Step {
+    loop {
+        match session.next(TICK) {
+            Next::Event(Event::AskName(question)) => match login.answer() {
+                Answer::Send(name) => {
+                    // Shown as if typed at the prompt: `USUARIO: Juan`.
+                    println!("{question} {name}");
+                    if session.out.send(&name).is_err() {
+                        return lost(session);
+                    }
+                }
+                Answer::AskUser => return Step::Go(Phase::Naming { question }),
+            },
+            Next::Event(Event::Welcomed) => return Step::Go(Phase::Chatting),
+            Next::Event(Event::Closed) => return Step::Done(session.outcome()),
+            Next::Event(_) => {}
+            Next::Timeout if session.interrupts.take() => return Step::Leave,
+            Next::Timeout => {}
+        }
+    }
+}
+
+/// Reads one line from the user and sends it.
+fn edit(terminal: &mut Terminal, session: &mut Session, prompt: &str, chatting: bool, lang: Lang) -> Step {
+    if session.drain() {
+        return Step::Done(session.outcome());
+    }
+    match terminal.editor.readline(prompt) {
+        Ok(line) => {
+            if chatting && !line.trim().is_empty() {
+                // Only fails for a history file, which this editor does not have.
+                let _ = terminal.editor.add_history_entry(line.as_str());
+            }
+            if session.out.send(&line).is_err() {
+                return lost(session);
+            }
+            if session.out.quit_sent() {
+                Step::AwaitGoodbye
+            } else if chatting {
+                Step::Go(Phase::Chatting)
+            } else {
+                Step::Go(Phase::Waiting)
+            }
+        }
+        // Ctrl+D on an empty line, Ctrl+C, or the reader thread's wake-up because the connection ended.
+        Err(ReadlineError::Eof | ReadlineError::Interrupted) => {
+            if session.drain() {
+                Step::Done(session.outcome())
+            } else {
+                Step::Leave
+            }
+        }
+        Err(e) => {
+            eprintln!("{}", Text::InputFailed { reason: &e.to_string() }.render(lang));
+            Step::Leave
+        }
+    }
+}
+
+/// A write failed: the connection is gone. The reader thread shows the server's last lines; then it is over.
+fn lost(session: &mut Session) -> Step {
+    leave::wait_for_close(session, leave::GOODBYE_WAIT);
+    Step::Done(Outcome::Lost)
+}

@@ -1,0 +1,86 @@
+//! The `charla` command-line client: connects to a server, lets the user chat, and says when it is over.
+//!
+//! Two threads feed the main thread over one channel (see [`reader`] for why threads and not mio): the reader
+//! thread shows the server's lines as they come, and in the non-interactive mode a second one reads standard
+//! input. The main thread answers the username question, sends what the user types, and decides when to leave.
+
+pub mod connect;
+pub mod events;
+pub mod incoming;
+pub mod interactive;
+pub mod interrupt;
+pub mod leave;
+pub mod login;
+pub mod options;
+pub mod outgoing;
+pub mod paint;
+pub mod reader;
+pub mod screen;
+pub mod scripted;
+pub mod session;
+
+use std::io::{self, IsTerminal};
+use std::sync::mpsc;
+
+use crate::catalog::Text;
+use crate::client::interactive::Terminal;
+use crate::client::interrupt::Interrupts;
+use crate::client::login::Login;
+use crate::client::options::ClientOptions;
+use crate::client::outgoing::Outgoing;
+use crate::client::paint::Painter;
+use crate::client::reader::{Sink, StdoutSink};
+use crate::client::screen::Screen;
+use crate::client::session::{Outcome, Session};
+
+/// Exit status after the user left (`/quit`, Ctrl+D, Ctrl+C, the end of scripted input).
+pub const EXIT_LEFT: u8 = 0;
+/// Exit status after the connection was lost.
+pub const EXIT_LOST: u8 = 1;
+/// Exit status when the client could not connect, or its command line is wrong.
+pub const EXIT_CANNOT_START: u8 = 2;
+
+/// Runs the client; returns its exit status.
+pub fn run(options: &ClientOptions) -> u8 {
+    let lang = options.lang;
+    let (stream, reading_half) = match connect::connect(&options.host, options.port) {
+        Ok(halves) => halves,
+        Err(e) => {
+            eprintln!("{}", e.render(lang));
+            return EXIT_CANNOT_START;
+        }
+    };
+    let interrupts = Interrupts::install();
+    let (events_in, events) = mpsc::channel();
+    let mut session = Session::new(Outgoing::new(stream), events, interrupts);
+    let login = Login::new(options.name.clone());
+    let colour = paint::colour_wanted(io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
+
+    let terminal = if io::stdin().is_terminal() && io::stdout().is_terminal() { Terminal::open().ok() } else { None };
+    let started = match terminal {
+        Some((mut terminal, printer)) => {
+            let closed = session.closed_flag();
+            let screen = Screen::new(Painter::new(colour), true);
+            let wake = Box::new(move || interrupt::wake_editor(&closed));
+            reader::spawn(reading_half, screen, printer, events_in, wake)
+                .map(|()| interactive::run(&mut terminal, &mut session, login, lang))
+        }
+        None => {
+            let screen = Screen::new(Painter::new(colour), false);
+            let sink: Box<dyn Sink> = Box::new(StdoutSink);
+            scripted::spawn_stdin_reader(events_in.clone(), lang)
+                .and_then(|()| reader::spawn(reading_half, screen, sink, events_in, Box::new(|| {})))
+                .map(|()| scripted::run(&mut session, login))
+        }
+    };
+    let outcome = started.unwrap_or_else(|e| {
+        // No thread could be started: the session never began, and the connection is dropped.
+        eprintln!("{}", Text::InputFailed { reason: &e.to_string() }.render(lang));
+        Outcome::Lost
+    });
+    println!("{}", Text::Disconnected.render(lang));
+    match outcome {
+        Outcome::Left => EXIT_LEFT,
+        Outcome::Lost => EXIT_LOST,
+    }
+}

@@ -1,0 +1,163 @@
+//! The client's command line: where to connect, which name to answer with, which language, and `--help`.
+
+use std::ffi::{OsStr, OsString};
+
+use crate::catalog::Lang;
+use crate::client::leave::GOODBYE_WAIT;
+use crate::client::scripted::QUIET_PERIOD;
+
+/// The server's host unless `--host` says otherwise.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+/// The server's port unless `--port` says otherwise.
+pub const DEFAULT_PORT: u16 = 5555;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// A host name or an IPv4 or IPv6 address.
+    pub host: String,
+    pub port: u16,
+    /// Answers the server's first username question; `None` asks the user.
+    pub name: Option<String>,
+    /// The language of the client's own lines (the server's lines come in the server's language).
+    pub lang: Lang,
+}
+
+/// What the command line asked for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Invocation {
+    Run(ClientOptions),
+    Help,
+    Version,
+}
+
+/// The `--help` text, with every default.
+pub fn help_text() -> String {
+    format!(
+        "charla: the command-line client for a Charla chat server
+
+Usage: charla [OPTIONS]
+
+Options:
+  --host HOST     server host name or address               [default: {DEFAULT_HOST}]
+  --port PORT     server port                               [default: {DEFAULT_PORT}]
+  --name NAME     answer the username question with NAME    [default: ask]
+  --lang en|es    language of the client's own lines        [default: es if LANG starts with es, else en]
+  -h, --help      print this help
+  -V, --version   print the version
+
+In a terminal, lines are edited in place (arrow keys, Home/End, Ctrl+W, Up/Down for earlier lines) and what
+arrives is printed above them. Ctrl+D or Ctrl+C leaves the chat like /quit, waiting up to {goodbye} s for the
+server's goodbye. User names are coloured when the output is a terminal, unless NO_COLOR is set.
+
+Without a terminal, charla sends standard input line by line and prints what the server sends; once the input
+ends it leaves after {quiet} s with nothing arriving.
+
+Exit status: 0 after leaving, 1 if the connection was lost, 2 if it could not connect or a flag is wrong.",
+        goodbye = GOODBYE_WAIT.as_secs(),
+        quiet = QUIET_PERIOD.as_secs(),
+    )
+}
+
+/// The language the environment asks for: Spanish when `LANG` (given here) starts with `es`, else English.
+pub fn lang_from_env(lang_var: Option<&OsStr>) -> Lang {
+    match lang_var.and_then(OsStr::to_str) {
+        Some(value) if value.starts_with("es") => Lang::Es,
+        _ => Lang::En,
+    }
+}
+
+/// Parses the client's command line (without the program name); `env_lang` is the default language.
+pub fn parse_args(args: impl IntoIterator<Item = OsString>, env_lang: Lang) -> Result<Invocation, String> {
+    use lexopt::prelude::*;
+
+    let mut options = ClientOptions { host: DEFAULT_HOST.to_owned(), port: DEFAULT_PORT, name: None, lang: env_lang };
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("host") => options.host = host(&string_value(&mut parser, "--host")?)?,
+            Long("port") => options.port = port(&string_value(&mut parser, "--port")?)?,
+            Long("name") => options.name = Some(string_value(&mut parser, "--name")?),
+            Long("lang") => options.lang = string_value(&mut parser, "--lang")?.parse()?,
+            Short('h') | Long("help") => return Ok(Invocation::Help),
+            Short('V') | Long("version") => return Ok(Invocation::Version),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok(Invocation::Run(options))
+}
+
+fn string_value(parser: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
+    parser.value().map_err(|e| e.to_string())?.into_string().map_err(|_| format!("{flag} needs a UTF-8 value"))
+}
+
+/// Accepts a name or an address; IPv6 addresses may come bracketed (`[::1]`) or bare (`::1`).
+fn host(text: &str) -> Result<String, String> {
+    let bare = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(text);
+    if bare.is_empty() || bare.chars().any(char::is_whitespace) {
+        return Err(format!("--host needs a host name or address, not {text:?}"));
+    }
+    Ok(bare.to_owned())
+}
+
+fn port(text: &str) -> Result<u16, String> {
+    match text.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(format!("--port needs a number from 1 to 65535, not {text:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Invocation, String> {
+        parse_args(args.iter().map(OsString::from), Lang::En)
+    }
+
+    #[test]
+    fn defaults_without_flags() {
+        assert_eq!(
+            parse(&[]),
+            Ok(Invocation::Run(ClientOptions { host: "127.0.0.1".to_owned(), port: 5555, name: None, lang: Lang::En }))
+        );
+    }
+
+    #[test]
+    fn flags_change_settings() {
+        assert_eq!(
+            parse(&["--host", "[::1]", "--port=6000", "--name", "María", "--lang", "es"]),
+            Ok(Invocation::Run(ClientOptions {
+                host: "::1".to_owned(),
+                port: 6000,
+                name: Some("María".to_owned()),
+                lang: Lang::Es,
+            }))
+        );
+    }
+
+    #[test]
+    fn bad_flags_are_explained() {
+        assert!(parse(&["--port", "0"]).unwrap_err().contains("--port"));
+        assert!(parse(&["--port", "http"]).unwrap_err().contains("--port"));
+        assert!(parse(&["--lang", "fr"]).unwrap_err().contains("fr"));
+        assert!(parse(&["--host", ""]).unwrap_err().contains("--host"));
+        assert!(parse(&["--bogus"]).is_err());
+        assert_eq!(parse(&["-h"]), Ok(Invocation::Help));
+    }
+
+    #[test]
+    fn the_language_follows_lang() {
+        assert_eq!(lang_from_env(Some(OsStr::new("es_ES.UTF-8"))), Lang::Es);
+        assert_eq!(lang_from_env(Some(OsStr::new("en_GB.UTF-8"))), Lang::En);
+        assert_eq!(lang_from_env(Some(OsStr::new("C"))), Lang::En);
+        assert_eq!(lang_from_env(None), Lang::En);
+    }
+
+    #[test]
+    fn help_shows_every_default() {
+        let help = help_text();
+        for default in ["[default: 127.0.0.1]", "[default: 5555]", "NO_COLOR", "2 s", "1 s"] {
+            assert!(help.contains(default), "{default} missing from the help");
+        }
+    }
+}

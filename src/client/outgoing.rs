@@ -1,0 +1,83 @@
+//! What the client sends: the user's lines, one protocol line each, and whether one of them was `/quit`.
+
+use std::io::{self, Write};
+use std::net::TcpStream;
+
+use crate::command::{Command, Input, parse_input};
+
+/// The writing half of the connection.
+#[derive(Debug)]
+pub struct Outgoing {
+    stream: TcpStream,
+    quit_sent: bool,
+}
+
+impl Outgoing {
+    pub fn new(stream: TcpStream) -> Outgoing {
+        Outgoing { stream, quit_sent: false }
+    }
+
+    /// Sends what the user typed. Text with line breaks in it (a paste) goes as one line per piece. Nothing is
+    /// sent after a `/quit`: the server closes the connection after it and would discard the rest.
+    pub fn send(&mut self, text: &str) -> io::Result<()> {
+        if self.quit_sent {
+            return Ok(());
+        }
+        let mut wire = String::with_capacity(text.len() + 1);
+        for line in text.split('\n') {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            wire.push_str(line);
+            wire.push('\n');
+            if is_quit(line) {
+                self.quit_sent = true;
+                break;
+            }
+        }
+        self.stream.write_all(wire.as_bytes())
+    }
+
+    /// Leaves the chat as `/quit` does, unless that was sent already.
+    pub fn quit(&mut self) -> io::Result<()> {
+        self.send("/quit")
+    }
+
+    /// Whether the user has left: a `/quit` went out.
+    pub fn quit_sent(&self) -> bool {
+        self.quit_sent
+    }
+}
+
+/// Whether the server will read this line as `/quit` (it does so before and after login alike).
+fn is_quit(line: &str) -> bool {
+    matches!(parse_input(line), Input::Command(Command::Quit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    fn pair() -> (Outgoing, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let client = TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        (Outgoing::new(client), server)
+    }
+
+    #[test]
+    fn lines_go_out_in_order_and_nothing_after_quit() {
+        let (mut out, mut server) = pair();
+        out.send("Juan").expect("send");
+        out.send("one\r\ntwo").expect("send");
+        assert!(!out.quit_sent());
+        out.send("/QUIT now\nlost").expect("send");
+        assert!(out.quit_sent());
+        out.send("after").expect("send");
+        out.quit().expect("send");
+        drop(out);
+        let mut got = String::new();
+        server.read_to_string(&mut got).expect("read");
+        assert_eq!(got, "Juan\none\ntwo\n/QUIT now\n");
+    }
+}

@@ -1,0 +1,138 @@
+//! Colours for a terminal: each user name in its own colour, the same one every time; one's own name in bold;
+//! errors in red. Off unless the output is a terminal, and off when `NO_COLOR` is set and not empty.
+
+use std::ffi::OsStr;
+use std::hash::{Hash, Hasher};
+
+use crate::client::incoming::{Incoming, Kind};
+use crate::names::NameKey;
+
+/// The foreground colours names are drawn in (ANSI SGR codes): the normal and bright ones, without black,
+/// white and grey, which vanish on some backgrounds.
+pub const PALETTE: [u8; 12] = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
+const RED: u8 = 31;
+const BOLD: u8 = 1;
+const RESET: &str = "\x1b[0m";
+
+/// Whether to colour: only for a terminal, and never when `NO_COLOR` (given here) is set and not empty.
+pub fn colour_wanted(stdout_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    stdout_is_terminal && no_color.is_none_or(OsStr::is_empty)
+}
+
+/// The palette colour of a name. Names that are the same user (`María`, `maría`) get the same colour, on every
+/// run and every machine: the hash is FNV-1a, which has no random seed.
+pub fn colour_of(name: &str) -> u8 {
+    let mut hasher = Fnv1a::default();
+    NameKey::of(name).hash(&mut hasher);
+    PALETTE[(hasher.finish() % PALETTE.len() as u64) as usize]
+}
+
+/// Paints recognised lines; a no-op when colour is off.
+#[derive(Debug)]
+pub struct Painter {
+    enabled: bool,
+    own: Option<NameKey>,
+}
+
+impl Painter {
+    pub fn new(enabled: bool) -> Painter {
+        Painter { enabled, own: None }
+    }
+
+    /// The name the server welcomed us with: it is drawn in bold.
+    pub fn set_own_name(&mut self, name: &str) {
+        self.own = Some(NameKey::of(name));
+    }
+
+    /// The line as it should appear on screen.
+    pub fn paint(&self, line: &str, incoming: &Incoming) -> String {
+        if !self.enabled {
+            return line.to_owned();
+        }
+        if incoming.kind == Kind::Error {
+            return format!("\x1b[{RED}m{line}{RESET}");
+        }
+        let Some(range) = incoming.name.clone() else {
+            return line.to_owned();
+        };
+        let name = &line[range.clone()];
+        let colour = colour_of(name);
+        let style = if self.own.as_ref() == Some(&NameKey::of(name)) {
+            format!("\x1b[{BOLD};{colour}m")
+        } else {
+            format!("\x1b[{colour}m")
+        };
+        format!("{}{style}{name}{RESET}{}", &line[..range.start], &line[range.end..])
+    }
+}
+
+/// The 64-bit FNV-1a hash: tiny, seedless, good enough to spread names over a palette.
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Fnv1a {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::incoming::Recognizer;
+
+    fn paint(painter: &Painter, line: &str) -> String {
+        painter.paint(line, &Recognizer::new().recognize(line))
+    }
+
+    #[test]
+    fn no_color_and_pipes_turn_colour_off() {
+        assert!(colour_wanted(true, None));
+        assert!(colour_wanted(true, Some(OsStr::new(""))));
+        assert!(!colour_wanted(true, Some(OsStr::new("1"))));
+        assert!(!colour_wanted(false, None));
+    }
+
+    #[test]
+    fn the_same_user_always_gets_the_same_colour() {
+        assert_eq!(colour_of("María"), colour_of("maría"));
+        assert_eq!(colour_of("Pedro"), colour_of("Pedro"));
+        let distinct: std::collections::HashSet<u8> =
+            ["Ana", "Bea", "Juan", "María", "Pedro", "Zoe", "Luis", "Eva"].iter().map(|n| colour_of(n)).collect();
+        assert!(distinct.len() > 3, "names should spread over the palette: {distinct:?}");
+    }
+
+    #[test]
+    fn names_are_coloured_and_ones_own_is_bold() {
+        let mut painter = Painter::new(true);
+        painter.set_own_name("Juan");
+        let maria = colour_of("María");
+        let juan = colour_of("Juan");
+        assert_eq!(paint(&painter, "[14:30] María: Hola"), format!("[14:30] \x1b[{maria}mMaría\x1b[0m: Hola"));
+        assert_eq!(paint(&painter, "[14:35] Juan: Hola"), format!("[14:35] \x1b[1;{juan}mJuan\x1b[0m: Hola"));
+        assert_eq!(
+            paint(&painter, "*** María se ha unido al chat"),
+            format!("*** \x1b[{maria}mMaría\x1b[0m se ha unido al chat")
+        );
+        assert_eq!(paint(&painter, "Error: x"), "\x1b[31mError: x\x1b[0m");
+        assert_eq!(paint(&painter, "Historial:"), "Historial:");
+    }
+
+    #[test]
+    fn without_colour_lines_are_untouched() {
+        let painter = Painter::new(false);
+        assert_eq!(paint(&painter, "[14:30] María: Hola"), "[14:30] María: Hola");
+        assert_eq!(paint(&painter, "Error: x"), "Error: x");
+    }
+}

@@ -1,0 +1,81 @@
+//! One connection as the main thread sees it: what it sends, the events it hears, Ctrl+C, and how it ended.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use crate::client::events::Event;
+use crate::client::interrupt::Interrupts;
+use crate::client::outgoing::Outgoing;
+
+/// How often the main thread, while waiting for the server, looks at Ctrl+C and its deadlines.
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The user left: `/quit`, Ctrl+D or Ctrl+C, or the end of scripted input. Exit status 0.
+    Left,
+    /// The connection ended without the user leaving: the server went away. Exit status 1.
+    Lost,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    pub out: Outgoing,
+    events: Receiver<Event>,
+    pub interrupts: Interrupts,
+    /// Set once the main thread has seen [`Event::Closed`]; the reader thread stops waking the editor then.
+    closed: Arc<AtomicBool>,
+}
+
+/// The next event, if one came in time.
+pub enum Next {
+    Event(Event),
+    Timeout,
+}
+
+impl Session {
+    pub fn new(out: Outgoing, events: Receiver<Event>, interrupts: Interrupts) -> Session {
+        Session { out, events, interrupts, closed: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// The flag the reader thread watches while it wakes the editor.
+    pub fn closed_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.closed)
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// How the session ended, once the connection has closed: whether the user had left decides.
+    pub fn outcome(&self) -> Outcome {
+        if self.out.quit_sent() { Outcome::Left } else { Outcome::Lost }
+    }
+
+    /// Waits up to `limit` for the next event. A vanished reader thread counts as a closed connection.
+    pub fn next(&mut self, limit: Duration) -> Next {
+        let event = match self.events.recv_timeout(limit) {
+            Ok(event) => event,
+            Err(RecvTimeoutError::Timeout) => return Next::Timeout,
+            Err(RecvTimeoutError::Disconnected) => Event::Closed,
+        };
+        if event == Event::Closed {
+            self.closed.store(true, Ordering::SeqCst);
+        }
+        Next::Event(event)
+    }
+
+    /// Takes the events already waiting, without blocking; tells whether the connection has ended.
+    pub fn drain(&mut self) -> bool {
+        while let Next::Event(event) = self.next(Duration::ZERO) {
+            if event == Event::Closed {
+                break;
+            }
+        }
+        self.is_closed()
+    }
+}

@@ -1,0 +1,344 @@
+//! The `charla` client against a real server: scripted sessions through pipes, asserting every line it prints,
+//! and interactive ones through a pseudo-terminal, typing as a person would.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use charla::client::paint::colour_of;
+use common::{LINE_TIMEOUT, TestServer, is_stamped};
+use nix::sys::wait::WaitStatus;
+use rexpect::session::{Options, PtySession, spawn_with_options};
+
+/// How long a test waits for the client to exit once it should.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The client run with piped standard input and output.
+struct Piped {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+}
+
+impl Piped {
+    fn start(server: &TestServer, args: &[&str]) -> Piped {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_charla"))
+            .args(["--port", &server.addr.port().to_string()])
+            .args(args)
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start charla");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Piped { child, stdin, lines }
+    }
+
+    /// Types a line (and a newline) on the client's standard input.
+    fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(format!("{line}\n").as_bytes()).expect("write to charla");
+        stdin.flush().expect("flush to charla");
+    }
+
+    /// Ends the client's standard input.
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The next line the client printed; `None` once its output has ended.
+    fn read_line(&mut self) -> Option<String> {
+        match self.lines.recv_timeout(LINE_TIMEOUT) {
+            Ok(line) => Some(line),
+            Err(RecvTimeoutError::Disconnected) => None,
+            Err(RecvTimeoutError::Timeout) => panic!("charla printed nothing within {LINE_TIMEOUT:?}"),
+        }
+    }
+
+    fn expect(&mut self, expected: &str) {
+        assert_eq!(self.read_line().as_deref(), Some(expected));
+    }
+
+    fn expect_lines(&mut self, expected: &[&str]) {
+        for line in expected {
+            self.expect(line);
+        }
+    }
+
+    fn expect_stamped(&mut self, rest: &str) {
+        let line = self.read_line();
+        assert!(line.as_deref().is_some_and(|line| is_stamped(line, rest)), "got {line:?}, expected [HH:MM] {rest:?}");
+    }
+
+    /// The client's output ends and it exits; returns its status.
+    fn expect_exit(&mut self) -> ExitStatus {
+        assert_eq!(self.read_line(), None, "expected no more output");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll charla") {
+                return status;
+            }
+            assert!(start.elapsed() < EXIT_TIMEOUT, "charla did not exit within {EXIT_TIMEOUT:?}");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_seed_example_session_from_the_clients_side() {
+    let server = TestServer::start(&["--lang", "es"]);
+    let mut maria = server.join("María");
+    let mut pedro = server.join("Pedro");
+    maria.expect("*** Pedro se ha unido al chat");
+    maria.send("Hola a todos");
+    maria.expect_stamped("María: Hola a todos");
+    pedro.expect_stamped("María: Hola a todos");
+    pedro.send("Qué tal?");
+    maria.expect_stamped("Pedro: Qué tal?");
+    pedro.expect_stamped("Pedro: Qué tal?");
+
+    let mut juan = Piped::start(&server, &["--lang", "es"]);
+    juan.expect("USUARIO:");
+    juan.send("Juan");
+    juan.expect_lines(&["Bienvenido Juan!", "Escribe /help para comandos", "Historial:"]);
+    juan.expect_stamped("María: Hola a todos");
+    juan.expect_stamped("Pedro: Qué tal?");
+    maria.expect("*** Juan se ha unido al chat");
+    pedro.expect("*** Juan se ha unido al chat");
+
+    juan.send("Hola! ¿Cómo están?");
+    juan.expect_stamped("Juan: Hola! ¿Cómo están?");
+    maria.expect_stamped("Juan: Hola! ¿Cómo están?");
+    pedro.expect_stamped("Juan: Hola! ¿Cómo están?");
+
+    juan.send("/whisper María Hola María, ¿cómo estás?");
+    juan.expect("Mensaje enviado a María");
+    maria.expect_stamped("(privado) Juan: Hola María, ¿cómo estás?");
+    maria.send("/whisper Juan Muy bien");
+    maria.expect("Mensaje enviado a Juan");
+    juan.expect_stamped("(privado) María: Muy bien");
+
+    juan.send("/users");
+    juan.expect_lines(&["Usuarios conectados (3):", "  Juan", "  María", "  Pedro"]);
+
+    juan.send("/quit");
+    juan.expect_lines(&["Hasta pronto!", "Desconectado del servidor"]);
+    assert_eq!(juan.expect_exit().code(), Some(0));
+    maria.expect("*** Juan ha salido del chat");
+    pedro.expect("*** Juan ha salido del chat");
+}
+
+#[test]
+fn a_whole_script_on_standard_input_is_a_session() {
+    // printf 'Juan\nHola\n/quit\n' | charla
+    let server = TestServer::start(&["--lang", "es"]);
+    let mut juan = Piped::start(&server, &["--lang", "es"]);
+    juan.send("Juan");
+    juan.send("Hola");
+    juan.send("/quit");
+    juan.close_stdin();
+    juan.expect_lines(&["USUARIO:", "Bienvenido Juan!", "Escribe /help para comandos"]);
+    juan.expect_stamped("Juan: Hola");
+    juan.expect_lines(&["Hasta pronto!", "Desconectado del servidor"]);
+    assert_eq!(juan.expect_exit().code(), Some(0));
+}
+
+#[test]
+fn a_taken_name_falls_back_to_the_next_line_and_the_end_of_input_leaves_after_a_quiet_second() {
+    let server = TestServer::start(&["--lang", "es"]);
+    let mut maria = server.join("María");
+    let mut client = Piped::start(&server, &["--lang", "es", "--name", "maría"]);
+    client.send("Juana");
+    client.send("Hola");
+    client.close_stdin();
+    client.expect_lines(&[
+        "USUARIO:",
+        "Error: el nombre maría ya está en uso",
+        "USUARIO:",
+        "Bienvenido Juana!",
+        "Escribe /help para comandos",
+    ]);
+    client.expect_stamped("Juana: Hola");
+    let quiet_from = Instant::now();
+    client.expect("Desconectado del servidor");
+    assert!(quiet_from.elapsed() >= Duration::from_millis(900), "left before the quiet period");
+    assert_eq!(client.expect_exit().code(), Some(0));
+    maria.expect("*** Juana se ha unido al chat");
+    maria.expect_stamped("Juana: Hola");
+    maria.expect("*** Juana ha salido del chat");
+}
+
+#[test]
+fn a_refused_connection_is_one_clear_line_and_status_2() {
+    // Bind a port, then free it: nothing listens there.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind a loopback port")
+        .port();
+    let output = Command::new(env!("CARGO_BIN_EXE_charla"))
+        .args(["--port", &port.to_string(), "--lang", "en"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run charla");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "Cannot connect to 127.0.0.1:{port}: connection refused; is charla-server running on 127.0.0.1:{port}?\n"
+        )
+    );
+}
+
+#[test]
+fn a_server_crash_is_a_lost_connection() {
+    let mut server = TestServer::start(&[]);
+    let mut ana = Piped::start(&server, &["--lang", "en"]);
+    ana.send("Ana");
+    ana.expect_lines(&["USERNAME:", "Welcome Ana!", "Type /help for commands"]);
+    server.crash();
+    ana.expect("Disconnected from server");
+    assert_eq!(ana.expect_exit().code(), Some(1));
+}
+
+/// The client in a pseudo-terminal, as a person runs it.
+fn spawn_in_terminal(server: &TestServer, args: &[&str]) -> PtySession {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_charla"));
+    command.args(["--port", &server.addr.port().to_string()]).args(args).env("TERM", "xterm").env_remove("NO_COLOR");
+    let options = Options::new().timeout_ms(Some(LINE_TIMEOUT.as_millis() as u64));
+    spawn_with_options(command, options).expect("start charla in a pseudo-terminal")
+}
+
+/// Waits (bounded) for the client in the terminal to exit; returns its exit code.
+fn exit_code(session: &mut PtySession) -> i32 {
+    let rest = session.exp_eof().expect("the terminal closes when charla exits");
+    let start = Instant::now();
+    loop {
+        match session.process().status() {
+            Some(WaitStatus::Exited(_, code)) => return code,
+            Some(WaitStatus::StillAlive) | None => {}
+            Some(other) => panic!("charla ended with {other:?}; last output {rest:?}"),
+        }
+        assert!(start.elapsed() < EXIT_TIMEOUT, "charla did not exit within {EXIT_TIMEOUT:?}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until the terminal shows `text`; `why` says what it is. rexpect reads the terminal byte by byte as
+/// Latin-1 characters, so the text is compared in that form.
+fn see(session: &mut PtySession, text: &str, why: &str) {
+    let latin1: String = text.bytes().map(char::from).collect();
+    if let Err(e) = session.exp_string(&latin1) {
+        panic!("{why}: {text:?} not shown: {e}");
+    }
+}
+
+/// Waits until the line editor is reading keys, by typing a marker, seeing it echoed, and erasing it (Ctrl+U).
+/// Between two lines the terminal is briefly back in cooked mode, where the line discipline itself would act
+/// on Ctrl+W or Ctrl+D; a person cannot type that fast, a test can.
+fn editor_ready(session: &mut PtySession) {
+    type_keys(session, "~ready~");
+    see(session, "~ready~", "the editor echoes what is typed");
+    type_keys(session, "\x15");
+}
+
+/// Types keys into the terminal (rexpect buffers until a flush).
+fn type_keys(session: &mut PtySession, keys: &str) {
+    session.send(keys).expect("type into the terminal");
+    session.flush().expect("type into the terminal");
+}
+
+fn coloured(name: &str) -> String {
+    format!("\x1b[{}m{name}\x1b[0m", colour_of(name))
+}
+
+fn coloured_bold(name: &str) -> String {
+    format!("\x1b[1;{}m{name}\x1b[0m", colour_of(name))
+}
+
+#[test]
+fn in_a_terminal_arriving_lines_never_mangle_what_is_being_typed() {
+    let server = TestServer::start(&["--lang", "es"]);
+    let mut maria = server.join("María");
+    let mut juan = spawn_in_terminal(&server, &["--lang", "es"]);
+    see(&mut juan, "USUARIO: ", "the question is the prompt");
+    type_keys(&mut juan, "Juan\r");
+    see(&mut juan, &format!("Bienvenido {}!", coloured_bold("Juan")), "welcome, our name in bold");
+    see(&mut juan, "Escribe /help para comandos", "hint");
+    maria.expect("*** Juan se ha unido al chat");
+
+    // Half a line typed, then María speaks: her line appears, in her colour, and the half line is drawn again.
+    type_keys(&mut juan, "Hola a med");
+    see(&mut juan, "Hola a med", "the editor echoes what is typed");
+    maria.send("Qué tal?");
+    maria.expect_stamped("María: Qué tal?");
+    see(&mut juan, &format!("{}: Qué tal?", coloured("María")), "María's line, coloured");
+    see(&mut juan, "Hola a med", "the half-typed line is drawn again below");
+    type_keys(&mut juan, "io\r");
+    maria.expect_stamped("Juan: Hola a medio");
+    see(&mut juan, &format!("{}: Hola a medio", coloured_bold("Juan")), "our own line, in bold");
+
+    // Editing keys: Ctrl+W removes a word, Home goes to the start; Up brings back the previous line.
+    editor_ready(&mut juan);
+    type_keys(&mut juan, "uno dos\x17tres\x1b[H¡\r");
+    maria.expect_stamped("Juan: ¡uno tres");
+    type_keys(&mut juan, "\x1b[A\r");
+    maria.expect_stamped("Juan: ¡uno tres");
+
+    // Ctrl+D leaves as /quit does.
+    editor_ready(&mut juan);
+    juan.send_control('d').expect("Ctrl+D");
+    see(&mut juan, "Hasta pronto!", "goodbye");
+    see(&mut juan, "Desconectado del servidor", "disconnected");
+    assert_eq!(exit_code(&mut juan), 0);
+    maria.expect("*** Juan ha salido del chat");
+}
+
+#[test]
+fn in_a_terminal_a_server_crash_interrupts_the_editor() {
+    let mut server = TestServer::start(&[]);
+    let mut watcher = server.join("Eve");
+    let mut ana = spawn_in_terminal(&server, &["--lang", "en", "--name", "Ana", "--host", "127.0.0.1"]);
+    see(&mut ana, "USERNAME: Ana", "--name answers the question");
+    see(&mut ana, &format!("Welcome {}!", coloured_bold("Ana")), "welcome");
+    watcher.expect("*** Ana joined the chat");
+    type_keys(&mut ana, "never sent");
+    see(&mut ana, "never sent", "echo");
+    server.crash();
+    see(&mut ana, "Disconnected from server", "the loss is reported");
+    assert_eq!(exit_code(&mut ana), 1);
+}
+
+#[test]
+fn in_a_terminal_ctrl_c_at_the_name_prompt_leaves() {
+    let server = TestServer::start(&[]);
+    let mut client = spawn_in_terminal(&server, &["--lang", "en"]);
+    see(&mut client, "USERNAME: ", "the question is the prompt");
+    client.send_control('c').expect("Ctrl+C");
+    see(&mut client, "Goodbye!", "the server answers the /quit");
+    see(&mut client, "Disconnected from server", "disconnected");
+    assert_eq!(exit_code(&mut client), 0);
+}
