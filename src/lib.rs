@@ -16,6 +16,7 @@ pub mod flood;
 pub mod framing;
 pub mod history;
 pub mod history_file;
+pub mod history_saver;
 pub mod limits;
 pub mod names;
 pub mod output;

@@ -28,10 +28,13 @@ use crate::flood::TokenBucket;
 use crate::framing::{Frame, LineFramer, MAX_LINE_BYTES};
 use crate::history::History;
 use crate::history_file;
+use crate::history_saver::HistorySaver;
 use crate::per_ip::PerIpLimit;
 
 const LISTENER: Token = Token(usize::MAX);
 const SIGNALS: Token = Token(usize::MAX - 1);
+/// Woken by the history writer thread when a save has finished.
+const SAVE_DONE: Token = Token(usize::MAX - 2);
 
 /// Readiness events taken from the kernel per poll.
 const EVENTS_PER_POLL: usize = 1024;
@@ -78,13 +81,6 @@ pub struct Server {
     stop_requested: bool,
 }
 
-/// Saves history at most once per interval while it changes, and retries after a failed save.
-struct HistorySaver {
-    interval: Duration,
-    saved_revision: u64,
-    due: Option<Instant>,
-}
-
 impl Server {
     /// Loads history and binds the listening socket; nothing is served until [`Server::run`].
     pub fn bind(config: ServerConfig) -> io::Result<Server> {
@@ -97,6 +93,9 @@ impl Server {
         let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| context(e, "cannot install signal handlers"))?;
         poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
         let registry = poll.registry().try_clone()?;
+        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), SAVE_DONE)?);
+        let saver = HistorySaver::start(config.history_file.clone(), config.save_interval, saved_revision, waker)
+            .map_err(|e| context(e, "cannot start the history writer thread"))?;
         let chat_config = ChatConfig {
             lang: config.lang,
             login_timeout: config.login_timeout,
@@ -119,7 +118,7 @@ impl Server {
             throttled: BinaryHeap::new(),
             accept_retry_at: None,
             accept_pause_logged: false,
-            saver: HistorySaver { interval: config.save_interval, saved_revision, due: None },
+            saver,
             next_serial: 0,
             stop_requested: false,
             config,
@@ -158,6 +157,8 @@ impl Server {
             match event.token() {
                 LISTENER => self.accept_all(now),
                 SIGNALS => self.take_signals(),
+                // The writer's outcome is taken by the timers below.
+                SAVE_DONE => {}
                 Token(key) => {
                     if event.is_writable() {
                         self.conns.flush(key);
@@ -184,7 +185,7 @@ impl Server {
         let next_unthrottle = self.throttled.peek().map(|Reverse((at, _, _))| *at);
         let timers = [
             self.chat.poll_timeout(),
-            self.saver.due,
+            self.saver.next_deadline(),
             self.conns.next_close_deadline(),
             self.accept_retry_at,
             next_unthrottle,
@@ -201,7 +202,7 @@ impl Server {
             self.accept_retry_at = None;
             self.accept_all(now);
         }
-        self.saver.tick(&self.chat, &self.config, now.mono);
+        self.saver.tick(self.chat.history(), now.mono);
     }
 
     fn accept_all(&mut self, now: Now) {
@@ -420,47 +421,12 @@ impl Server {
                 self.conns.flush(key);
             }
         }
-        self.saver.save_now(&self.chat, &self.config);
         log::info!("stopped; {} connections closed", self.conns.len());
+        let Server { saver, chat, .. } = self;
+        if !saver.finish(chat.history()) {
+            return Err(io::Error::other("history could not be saved at shutdown; the previous file is intact"));
+        }
         Ok(())
-    }
-}
-
-impl HistorySaver {
-    /// Schedules a save one interval after the first unsaved change, and saves when that time comes.
-    fn tick(&mut self, chat: &Chat, config: &ServerConfig, now: Instant) {
-        if chat.history().revision() == self.saved_revision {
-            return;
-        }
-        match self.due {
-            None => self.due = Some(now + self.interval),
-            Some(due) if due <= now => {
-                self.due = None;
-                if !self.save_now(chat, config) {
-                    // Keep the unsaved change scheduled: the next interval retries.
-                    self.due = Some(now + self.interval);
-                }
-            }
-            Some(_) => {}
-        }
-    }
-
-    /// Saves if anything changed since the last save; returns whether history is now on disk.
-    fn save_now(&mut self, chat: &Chat, config: &ServerConfig) -> bool {
-        let revision = chat.history().revision();
-        if revision == self.saved_revision {
-            return true;
-        }
-        match history_file::save(&config.history_file, &chat.history().to_json()) {
-            Ok(()) => {
-                self.saved_revision = revision;
-                true
-            }
-            Err(e) => {
-                log::error!("history not saved: {e}; the previous file is intact, retrying in {:?}", self.interval);
-                false
-            }
-        }
     }
 }
 

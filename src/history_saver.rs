@@ -1,0 +1,215 @@
+//! When and where history is saved: at most once per interval while it changes, with the disk work (write,
+//! fsync, rename, fsync) on a background thread so a slow disk never stalls the event loop, and a retry at the
+//! next interval after a failure.
+//!
+//! The loop serialises the ring (about a millisecond for 10,000 messages) and hands the bytes over; the thread
+//! wakes the loop through a `mio::Waker` when it is done. Only one save is in flight at a time.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::history::History;
+use crate::history_file;
+
+struct Job {
+    revision: u64,
+    json: Vec<u8>,
+}
+
+struct Outcome {
+    revision: u64,
+    result: io::Result<()>,
+    took: Duration,
+}
+
+pub struct HistorySaver {
+    interval: Duration,
+    saved_revision: u64,
+    /// When the next save starts, while there are unsaved changes and none is in flight.
+    due: Option<Instant>,
+    /// The revision being written by the thread, if any.
+    in_flight: Option<u64>,
+    jobs: Option<SyncSender<Job>>,
+    outcomes: Receiver<Outcome>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HistorySaver {
+    /// Starts the writer thread. `waker` is woken after each save so the loop can take its outcome.
+    pub fn start(
+        path: PathBuf,
+        interval: Duration,
+        saved_revision: u64,
+        waker: Arc<mio::Waker>,
+    ) -> io::Result<HistorySaver> {
+        let (jobs, job_queue) = mpsc::sync_channel::<Job>(1);
+        let (outcome_sender, outcomes) = mpsc::channel();
+        let thread = std::thread::Builder::new().name("history-writer".to_owned()).spawn(move || {
+            for job in job_queue {
+                let started = Instant::now();
+                let result = history_file::save(&path, &job.json);
+                let outcome = Outcome { revision: job.revision, result, took: started.elapsed() };
+                if outcome_sender.send(outcome).is_err() {
+                    return;
+                }
+                // If the loop is gone there is nobody to wake.
+                let _ = waker.wake();
+            }
+        })?;
+        Ok(HistorySaver {
+            interval,
+            saved_revision,
+            due: None,
+            in_flight: None,
+            jobs: Some(jobs),
+            outcomes,
+            thread: Some(thread),
+        })
+    }
+
+    /// The next moment [`HistorySaver::tick`] has work to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.due
+    }
+
+    /// Takes finished saves' outcomes, schedules a save one interval after an unsaved change, and starts it
+    /// when that time comes.
+    pub fn tick(&mut self, history: &History, now: Instant) {
+        self.take_outcomes(now);
+        if history.revision() == self.saved_revision || self.in_flight.is_some() {
+            return;
+        }
+        match self.due {
+            None => self.due = Some(now + self.interval),
+            Some(due) if due <= now => {
+                self.due = None;
+                self.start_save(history);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Saves whatever is unsaved and waits for it: for shutdown. Returns whether history is on disk.
+    pub fn finish(mut self, history: &History) -> bool {
+        self.wait_in_flight();
+        if history.revision() != self.saved_revision {
+            self.start_save(history);
+            self.wait_in_flight();
+        }
+        history.revision() == self.saved_revision
+    }
+
+    fn start_save(&mut self, history: &History) {
+        let Some(jobs) = &self.jobs else { return };
+        let job = Job { revision: history.revision(), json: history.to_json() };
+        match jobs.send(job) {
+            Ok(()) => self.in_flight = Some(history.revision()),
+            Err(_) => log::error!("history writer thread is gone; history is no longer saved"),
+        }
+    }
+
+    fn take_outcomes(&mut self, now: Instant) {
+        loop {
+            match self.outcomes.try_recv() {
+                Ok(outcome) => self.record(outcome, now),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn wait_in_flight(&mut self) {
+        if self.in_flight.is_none() {
+            return;
+        }
+        match self.outcomes.recv() {
+            Ok(outcome) => self.record(outcome, Instant::now()),
+            Err(_) => self.in_flight = None,
+        }
+    }
+
+    fn record(&mut self, outcome: Outcome, now: Instant) {
+        self.in_flight = None;
+        match outcome.result {
+            Ok(()) => {
+                self.saved_revision = outcome.revision;
+                log::debug!("history saved in {:?}", outcome.took);
+            }
+            Err(e) => {
+                log::error!("history not saved: {e}; the previous file is intact, retrying in {:?}", self.interval);
+                self.due = Some(now + self.interval);
+            }
+        }
+    }
+}
+
+impl Drop for HistorySaver {
+    fn drop(&mut self) {
+        // Closing the job channel ends the thread's loop once its current save, if any, is written.
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::StoredMessage;
+
+    fn saver_in(dir: &std::path::Path) -> (HistorySaver, mio::Poll) {
+        let poll = mio::Poll::new().expect("poll");
+        let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
+        let saver = HistorySaver::start(dir.join("h.json"), Duration::from_secs(1), 0, waker).expect("start");
+        (saver, poll)
+    }
+
+    fn wait_for_outcome(saver: &mut HistorySaver, poll: &mut mio::Poll, now: Instant) {
+        let mut events = mio::Events::with_capacity(4);
+        while saver.in_flight.is_some() {
+            poll.poll(&mut events, Some(Duration::from_secs(5))).expect("poll");
+            saver.take_outcomes(now);
+        }
+    }
+
+    #[test]
+    fn saves_one_interval_after_a_change_without_blocking_the_caller() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut saver, mut poll) = saver_in(dir.path());
+        let mut history = History::new(10);
+        let start = Instant::now();
+        saver.tick(&history, start);
+        assert_eq!(saver.next_deadline(), None, "nothing to save");
+        history.push(StoredMessage { ts: 1, user: "Ana".into(), text: "hola".into() });
+        saver.tick(&history, start);
+        assert_eq!(saver.next_deadline(), Some(start + Duration::from_secs(1)));
+        saver.tick(&history, start + Duration::from_secs(1));
+        assert!(saver.in_flight.is_some(), "the save runs on the writer thread");
+        wait_for_outcome(&mut saver, &mut poll, start + Duration::from_secs(1));
+        assert_eq!(saver.saved_revision, history.revision());
+        let json = std::fs::read_to_string(dir.path().join("h.json")).expect("saved");
+        assert!(json.contains("hola"));
+    }
+
+    #[test]
+    fn a_failed_save_is_retried_after_an_interval_and_finish_saves_the_rest() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut saver, mut poll) = saver_in(dir.path());
+        std::fs::create_dir(dir.path().join("h.json.tmp")).expect("blocker");
+        let mut history = History::new(10);
+        history.push(StoredMessage { ts: 1, user: "Ana".into(), text: "hola".into() });
+        let start = Instant::now();
+        saver.tick(&history, start);
+        saver.tick(&history, start + Duration::from_secs(1));
+        wait_for_outcome(&mut saver, &mut poll, start + Duration::from_secs(1));
+        assert_eq!(saver.saved_revision, 0);
+        assert_eq!(saver.next_deadline(), Some(start + Duration::from_secs(2)), "retried one interval later");
+        std::fs::remove_dir(dir.path().join("h.json.tmp")).expect("unblock");
+        assert!(saver.finish(&history), "the final save succeeds");
+        assert!(dir.path().join("h.json").exists());
+    }
+}
