@@ -24,6 +24,9 @@ pub enum Frame<'a> {
 pub struct LineFramer {
     /// Bytes received but not yet framed: an unfinished line, or lines held back while the consumer paused.
     buffered: Vec<u8>,
+    /// Whether `buffered` is only an unterminated tail (not lines held back by a pause), so it holds no `\n` and
+    /// new input need not rescan it: a line arriving a byte at a time costs linear, not quadratic, time.
+    buffered_is_tail: bool,
     /// Inside an over-long line: drop bytes until its terminator.
     discarding: bool,
     max_line_bytes: usize,
@@ -31,7 +34,7 @@ pub struct LineFramer {
 
 impl LineFramer {
     pub fn new(max_line_bytes: usize) -> LineFramer {
-        LineFramer { buffered: Vec::new(), discarding: false, max_line_bytes }
+        LineFramer { buffered: Vec::new(), buffered_is_tail: false, discarding: false, max_line_bytes }
     }
 
     /// Bytes held for later.
@@ -44,17 +47,20 @@ impl LineFramer {
     /// `push` (with new input or none) offers them again. Returns `Break` if it paused.
     pub fn push(&mut self, input: &[u8], mut each: impl FnMut(Frame<'_>) -> ControlFlow<()>) -> ControlFlow<()> {
         if self.buffered.is_empty() {
-            let (used, flow) = self.frame_lines(input, &mut each);
+            let (used, flow) = self.frame_lines(input, 0, &mut each);
             let (keep, flow) = self.settle_rest(&input[used..], flow, &mut each);
             if keep {
                 self.buffered = input[used..].to_vec();
             }
+            self.buffered_is_tail = flow.is_continue();
             flow
         } else {
+            let clean_prefix = if self.buffered_is_tail { self.buffered.len() } else { 0 };
             let mut data = std::mem::take(&mut self.buffered);
             data.extend_from_slice(input);
-            let (used, flow) = self.frame_lines(&data, &mut each);
+            let (used, flow) = self.frame_lines(&data, clean_prefix, &mut each);
             let (keep, flow) = self.settle_rest(&data[used..], flow, &mut each);
+            self.buffered_is_tail = flow.is_continue();
             if keep {
                 data.drain(..used);
                 if data.capacity() > 4 * self.max_line_bytes {
@@ -66,14 +72,19 @@ impl LineFramer {
         }
     }
 
-    /// Hands out every complete line in `data`; returns how many bytes were consumed.
+    /// Hands out every complete line in `data`, whose first `clean_prefix` bytes are known to hold no `\n`;
+    /// returns how many bytes were consumed.
     fn frame_lines(
         &mut self,
         data: &[u8],
+        clean_prefix: usize,
         each: &mut impl FnMut(Frame<'_>) -> ControlFlow<()>,
     ) -> (usize, ControlFlow<()>) {
         let mut used = 0;
-        while let Some(newline) = data[used..].iter().position(|&b| b == b'\n') {
+        let mut search_from = clean_prefix;
+        while let Some(found) = data[search_from..].iter().position(|&b| b == b'\n') {
+            let newline = search_from + found - used;
+            search_from = used + newline + 1;
             let line = &data[used..used + newline];
             if self.discarding {
                 self.discarding = false;
