@@ -3,6 +3,7 @@
 //! The chat logic lives in a sans-I/O core ([`chat`]) fed by a thin `mio` event loop ([`server`]). See
 //! `docs/ARCHITECTURE.md` for the path of a line through these modules.
 
+pub mod bench;
 pub mod catalog;
 pub mod chat;
 pub mod clock;
