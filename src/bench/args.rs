@@ -75,6 +75,7 @@ Options (both scenarios):
 
 connect:
   --hold SECS              how long to hold the named clients                    [default: {DEFAULT_HOLD_SECS}]
+  --no-join                irc only: stop at registration (001), join no channel [default: join]
 
 fanout:
   --senders N              clients that send (clients 0..N)                      [default: {DEFAULT_SENDERS}]
@@ -107,6 +108,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
     let mut channel = DEFAULT_CHANNEL.to_owned();
     let mut json = false;
     let mut hold = None;
+    let mut no_join = false;
     let mut senders = None;
     let mut closed_loop = false;
     let mut rate = None;
@@ -130,6 +132,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
             Long("channel") => channel = text(&mut parser, "--channel")?,
             Long("json") => json = true,
             Long("hold") => hold = Some(seconds(&mut parser, "--hold")?),
+            Long("no-join") => no_join = true,
             Long("senders") => senders = Some(number(&mut parser, "--senders")?),
             Long("closed-loop") => closed_loop = true,
             Long("rate") => rate = Some(positive(&mut parser, "--rate")?),
@@ -152,6 +155,9 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
     }
     let scenario = match scenario_name.as_deref() {
         Some("connect") => {
+            if no_join && protocol != Protocol::Irc {
+                return Err("--no-join is for --protocol irc (a Charla name is always in the room)".into());
+            }
             let fanout_flags = [
                 senders.is_some(),
                 closed_loop,
@@ -169,8 +175,8 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
             }
         }
         Some("fanout") => {
-            if hold.is_some() {
-                return Err("--hold is for connect".into());
+            if hold.is_some() || no_join {
+                return Err("--hold and --no-join are for connect".into());
             }
             let pace = match (closed_loop, rate) {
                 (true, Some(_)) => return Err("choose one of --closed-loop and --rate".into()),
@@ -200,7 +206,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
         source_ips,
         server_pid,
         login_timeout,
-        channel,
+        channel: (!no_join).then_some(channel),
         json,
     }))
 }
@@ -358,6 +364,8 @@ mod tests {
         assert!(parse(&["fanout", "--size", "5"]).is_err());
         assert!(parse(&["fanout", "--protocol", "irc", "--size", "1000"]).is_err());
         assert!(parse(&["fanout", "--clients", "2", "--senders", "2", "--protocol", "irc"]).is_err());
+        assert!(parse(&["connect", "--no-join"]).is_err(), "line protocol");
+        assert!(parse(&["connect", "--no-join", "--protocol", "irc"]).is_ok());
         assert!(parse(&["dance"]).is_err());
         assert!(parse(&[]).is_err());
         assert!(matches!(parse(&["--help"]), Ok(Invocation::Help)));

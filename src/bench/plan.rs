@@ -23,8 +23,8 @@ pub struct Plan {
     pub server_pid: Option<u32>,
     /// How long a client may take from starting to connect until it is in the room.
     pub login_timeout: Duration,
-    /// The IRC channel every client joins.
-    pub channel: String,
+    /// The IRC channel every client joins; `None` (`connect --no-join`) stops IRC clients at registration.
+    pub channel: Option<String>,
     /// Print JSON instead of the table.
     pub json: bool,
 }

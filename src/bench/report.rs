@@ -187,7 +187,7 @@ impl Report {
                 ),
             );
             if let Some(per) = s.cpu_seconds_per_1000_deliveries {
-                t.row("CPU per 1000 deliveries", format!("{:.4} s", per));
+                t.row("CPU per 1000 deliveries", format!("{:.3} ms", per * 1000.0));
             }
         }
         t.section("tool");

@@ -30,6 +30,9 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 const LOGIN_CHECK_INTERVAL_NS: u64 = 100_000_000;
 /// How often receivers are checked for having everything, while draining.
 const DRAIN_CHECK_INTERVAL_NS: u64 = 10_000_000;
+/// Rate mode: events handled between looks at the send schedule, so a long batch of receipts does not make
+/// the tool send late.
+const EVENTS_BETWEEN_SCHEDULE_CHECKS: usize = 32;
 /// Wake this long before a scheduled send and spin the rest: `poll` sleeps in whole milliseconds, rounded up.
 const SPIN_BEFORE_SEND_NS: u64 = 1_000_000;
 /// The longest refusal text kept as a failure cause.
@@ -155,8 +158,11 @@ impl Worker {
             let now = self.ctx.shared.now_ns();
             self.observe_phase(now);
             let ready: Vec<(usize, bool)> = self.events.iter().map(|e| (e.token().0, e.is_writable())).collect();
-            for (local, writable) in ready {
+            for (n, (local, writable)) in ready.into_iter().enumerate() {
                 self.on_event(local, writable);
+                if n % EVENTS_BETWEEN_SCHEDULE_CHECKS == EVENTS_BETWEEN_SCHEDULE_CHECKS - 1 {
+                    self.send_due_now();
+                }
             }
             self.send_released();
             self.publish_progress();
@@ -292,6 +298,22 @@ impl Worker {
             }
         }
         self.check_drain(now, fanout.drain_timeout);
+    }
+
+    /// Rate mode, in the middle of a batch of events: sends whatever has come due.
+    fn send_due_now(&mut self) {
+        let Some(Pace::Rate(rate)) = self.ctx.plan.fanout().map(|f| f.pace) else {
+            return;
+        };
+        let now = self.ctx.shared.now_ns();
+        let sending = self
+            .ctx
+            .run
+            .as_ref()
+            .is_some_and(|r| !r.done_sending && now >= r.start_ns && now < r.end_ns);
+        if sending {
+            self.send_due(now, rate);
+        }
     }
 
     /// Rate mode: sends every message whose scheduled time has come, stamped with that time.
