@@ -23,7 +23,7 @@ use crate::bench::sockets::{cause, connect_result, start_connect};
 use crate::bench::stats::Tally;
 
 /// Readiness events taken per `poll`.
-const EVENTS_PER_POLL: usize = 1024;
+const EVENTS_PER_POLL: usize = 256;
 /// Bytes per `read` call, in the one buffer all of a worker's clients share.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// How often unfinished logins are checked against the login timeout.
