@@ -4,6 +4,7 @@
 //! `docs/ARCHITECTURE.md` for the path of a line through these modules. The `charla` client lives in
 //! [`client`].
 
+pub mod bench;
 pub mod catalog;
 pub mod chat;
 pub mod client;

@@ -1,0 +1,341 @@
+//! The command line: `charla-bench connect|fanout [OPTIONS]`, every default shown by `--help`, and the checks
+//! that keep a run sane (loopback only, sizes the protocols allow).
+
+use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use crate::bench::message::MIN_SIZE;
+use crate::bench::plan::{Fanout, Pace, Plan, Scenario};
+use crate::bench::protocol::Protocol;
+
+/// The server to load.
+pub const DEFAULT_TARGET: &str = "127.0.0.1:5555";
+/// Clients opened.
+pub const DEFAULT_CLIENTS: usize = 100;
+/// Connections being opened or logging in at once.
+pub const DEFAULT_CONCURRENCY: usize = 100;
+/// Tool threads.
+pub const DEFAULT_THREADS: usize = 1;
+/// Seconds a client may take to connect and get into the room.
+pub const DEFAULT_LOGIN_TIMEOUT_SECS: f64 = 30.0;
+/// Seconds `connect` holds its clients.
+pub const DEFAULT_HOLD_SECS: f64 = 5.0;
+/// Clients that send in `fanout`.
+pub const DEFAULT_SENDERS: usize = 1;
+/// Seconds `fanout` sends for.
+pub const DEFAULT_DURATION_SECS: f64 = 10.0;
+/// Bytes of message text in `fanout`.
+pub const DEFAULT_SIZE: usize = 64;
+/// Seconds receivers may take, after sending stops, to get the last messages.
+pub const DEFAULT_DRAIN_TIMEOUT_SECS: f64 = 10.0;
+/// The IRC channel every client joins.
+pub const DEFAULT_CHANNEL: &str = "#bench";
+/// The longest Charla message text accepted here (the server's line limit is 4096 bytes).
+pub const MAX_LINE_SIZE: usize = 4000;
+/// The longest IRC message text accepted here (an IRC line is at most 512 bytes with its prefix).
+pub const MAX_IRC_SIZE: usize = 400;
+
+/// What the command line asked for.
+#[derive(Debug)]
+pub enum Invocation {
+    Run(Plan),
+    Help,
+    Version,
+}
+
+pub fn help_text() -> String {
+    format!(
+        "charla-bench: load and measure a chat server over loopback TCP (Charla's line protocol, or IRC)
+
+Usage: charla-bench connect [OPTIONS]
+       charla-bench fanout  [OPTIONS]
+
+connect  opens --clients connections (--concurrency at a time), names each bench-<pid>-<i>, holds them for
+         --hold seconds, then leaves. Reports connections per second, the time until all are named, and
+         failures by cause.
+fanout   names --clients clients in one room; --senders of them send stamped messages, closed-loop or at a
+         fixed --rate, for --duration seconds; every client records what it receives. Reports messages sent,
+         deliveries expected and received, lost, reordered, deliveries per second and delivery latency
+         percentiles (HDR histogram). In --rate mode latency counts from each message's scheduled send time.
+
+Options (both scenarios):
+  --target ADDR:PORT       server address; loopback only                        [default: {DEFAULT_TARGET}]
+  --protocol line|irc      Charla's line protocol, or IRC (NICK/USER, JOIN)      [default: line]
+  --clients N              clients to open                                       [default: {DEFAULT_CLIENTS}]
+  --concurrency N          connections opening or logging in at once             [default: {DEFAULT_CONCURRENCY}]
+  --threads N              tool threads, each one mio loop over every Nth client [default: {DEFAULT_THREADS}]
+  --source-ips A,B,...     loopback source addresses to spread connections over  [default: kernel's choice]
+  --login-timeout SECS     time a client may take to connect and join            [default: {DEFAULT_LOGIN_TIMEOUT_SECS}]
+  --server-pid PID         sample the server's RSS and CPU in /proc/PID           [default: not sampled]
+  --channel NAME           IRC channel to join                                   [default: {DEFAULT_CHANNEL}]
+  --json                   print one JSON object instead of the table
+  -h, --help               print this help
+  -V, --version            print the version
+
+connect:
+  --hold SECS              how long to hold the named clients                    [default: {DEFAULT_HOLD_SECS}]
+  --no-join                irc only: stop at registration (001), join no channel [default: join]
+
+fanout:
+  --senders N              clients that send (clients 0..N)                      [default: {DEFAULT_SENDERS}]
+  --closed-loop            each sender sends when its previous message is back   [default]
+  --rate MSGS_PER_SEC      all senders together, on a fixed schedule
+  --duration SECS          how long to send                                      [default: {DEFAULT_DURATION_SECS}]
+  --size BYTES             message text size, {MIN_SIZE}..{MAX_LINE_SIZE} ({MAX_IRC_SIZE} for irc)        [default: {DEFAULT_SIZE}]
+  --drain-timeout SECS     wait after sending before missing messages are lost  [default: {DEFAULT_DRAIN_TIMEOUT_SECS}]
+
+IRC has no echo: with --protocol irc a closed-loop sender waits for its message to reach client i+threads.
+The tool raises its own open-files limit to the hard limit. A live progress line goes to stderr once a
+second when stderr is a terminal."
+    )
+}
+
+/// Parses the command line (without the program name).
+pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation, String> {
+    use lexopt::prelude::*;
+
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut scenario_name: Option<String> = None;
+    let mut target = DEFAULT_TARGET.to_owned();
+    let mut protocol = Protocol::Line;
+    let mut clients = DEFAULT_CLIENTS;
+    let mut concurrency = DEFAULT_CONCURRENCY;
+    let mut threads = DEFAULT_THREADS;
+    let mut source_ips = Vec::new();
+    let mut login_timeout = secs(DEFAULT_LOGIN_TIMEOUT_SECS);
+    let mut server_pid = None;
+    let mut channel = DEFAULT_CHANNEL.to_owned();
+    let mut json = false;
+    let mut hold = None;
+    let mut no_join = false;
+    let mut senders = None;
+    let mut closed_loop = false;
+    let mut rate = None;
+    let mut duration = None;
+    let mut size = None;
+    let mut drain_timeout = None;
+
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Value(v) if scenario_name.is_none() => {
+                scenario_name = Some(v.into_string().map_err(|_| "the scenario must be UTF-8".to_owned())?)
+            }
+            Long("target") => target = text(&mut parser, "--target")?,
+            Long("protocol") => protocol = text(&mut parser, "--protocol")?.parse()?,
+            Long("clients") => clients = number(&mut parser, "--clients")?,
+            Long("concurrency") => concurrency = number(&mut parser, "--concurrency")?,
+            Long("threads") => threads = number(&mut parser, "--threads")?,
+            Long("source-ips") => source_ips = parse_ips(&text(&mut parser, "--source-ips")?)?,
+            Long("login-timeout") => login_timeout = seconds(&mut parser, "--login-timeout")?,
+            Long("server-pid") => server_pid = Some(number::<u32>(&mut parser, "--server-pid")?),
+            Long("channel") => channel = text(&mut parser, "--channel")?,
+            Long("json") => json = true,
+            Long("hold") => hold = Some(seconds(&mut parser, "--hold")?),
+            Long("no-join") => no_join = true,
+            Long("senders") => senders = Some(number(&mut parser, "--senders")?),
+            Long("closed-loop") => closed_loop = true,
+            Long("rate") => rate = Some(positive(&mut parser, "--rate")?),
+            Long("duration") => duration = Some(seconds(&mut parser, "--duration")?),
+            Long("size") => size = Some(number(&mut parser, "--size")?),
+            Long("drain-timeout") => drain_timeout = Some(seconds(&mut parser, "--drain-timeout")?),
+            Short('h') | Long("help") => return Ok(Invocation::Help),
+            Short('V') | Long("version") => return Ok(Invocation::Version),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+
+    let target = parse_target(&target)?;
+    check_loopback(target, &source_ips)?;
+    if clients == 0 || concurrency == 0 || threads == 0 {
+        return Err("--clients, --concurrency and --threads must be at least 1".into());
+    }
+    if threads > clients {
+        return Err(format!("--threads {threads} is more than --clients {clients}"));
+    }
+    let scenario = match scenario_name.as_deref() {
+        Some("connect") => {
+            if no_join && protocol != Protocol::Irc {
+                return Err("--no-join is for --protocol irc (a Charla name is always in the room)".into());
+            }
+            let fanout_flags = [senders.is_some(), closed_loop, rate.is_some(), duration.is_some(), size.is_some()];
+            if fanout_flags.contains(&true) || drain_timeout.is_some() {
+                return Err(
+                    "--senders, --closed-loop, --rate, --duration, --size and --drain-timeout are for fanout".into()
+                );
+            }
+            Scenario::Connect { hold: hold.unwrap_or(secs(DEFAULT_HOLD_SECS)) }
+        }
+        Some("fanout") => {
+            if hold.is_some() || no_join {
+                return Err("--hold and --no-join are for connect".into());
+            }
+            let pace = match (closed_loop, rate) {
+                (true, Some(_)) => return Err("choose one of --closed-loop and --rate".into()),
+                (_, Some(rate)) => Pace::Rate(rate),
+                (_, None) => Pace::ClosedLoop,
+            };
+            let fanout = Fanout {
+                senders: senders.unwrap_or(DEFAULT_SENDERS),
+                pace,
+                duration: duration.unwrap_or(secs(DEFAULT_DURATION_SECS)),
+                size: size.unwrap_or(DEFAULT_SIZE),
+                drain_timeout: drain_timeout.unwrap_or(secs(DEFAULT_DRAIN_TIMEOUT_SECS)),
+            };
+            check_fanout(&fanout, protocol, clients, threads)?;
+            Scenario::Fanout(fanout)
+        }
+        Some(other) => return Err(format!("unknown scenario {other:?} (expected connect or fanout)")),
+        None => return Err("name a scenario: connect or fanout".into()),
+    };
+    Ok(Invocation::Run(Plan {
+        scenario,
+        protocol,
+        target,
+        clients,
+        concurrency,
+        threads,
+        source_ips,
+        server_pid,
+        login_timeout,
+        channel: (!no_join).then_some(channel),
+        json,
+    }))
+}
+
+fn check_fanout(f: &Fanout, protocol: Protocol, clients: usize, threads: usize) -> Result<(), String> {
+    if f.senders == 0 || f.senders > clients {
+        return Err(format!("--senders must be between 1 and --clients ({clients})"));
+    }
+    let max_size = match protocol {
+        Protocol::Line => MAX_LINE_SIZE,
+        Protocol::Irc => MAX_IRC_SIZE,
+    };
+    if f.size < MIN_SIZE || f.size > max_size {
+        return Err(format!("--size must be between {MIN_SIZE} and {max_size} bytes"));
+    }
+    if protocol == Protocol::Irc && f.pace == Pace::ClosedLoop && clients < f.senders + threads {
+        return Err(format!(
+            "IRC does not echo: closed-loop sender i waits for client i+threads, so --clients must be at least \
+             --senders + --threads ({})",
+            f.senders + threads
+        ));
+    }
+    if f.duration.is_zero() {
+        return Err("--duration must be more than 0".into());
+    }
+    Ok(())
+}
+
+/// Load goes to this machine only.
+fn check_loopback(target: SocketAddr, source_ips: &[IpAddr]) -> Result<(), String> {
+    if !target.ip().is_loopback() {
+        return Err(format!("--target {target} is not a loopback address; charla-bench only loads this machine"));
+    }
+    for ip in source_ips {
+        if !ip.is_loopback() {
+            return Err(format!("--source-ips: {ip} is not a loopback address"));
+        }
+        if ip.is_ipv4() != target.is_ipv4() {
+            return Err(format!("--source-ips: {ip} is not of the same family as --target {target}"));
+        }
+    }
+    Ok(())
+}
+
+fn parse_target(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    if let Some(port) = text.strip_prefix("localhost:") {
+        let port: u16 = port.parse().map_err(|_| format!("--target {text:?}: bad port"))?;
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    Err(format!("--target {text:?} is not ADDR:PORT (for example 127.0.0.1:5555 or [::1]:5555)"))
+}
+
+fn parse_ips(text: &str) -> Result<Vec<IpAddr>, String> {
+    text.split(',')
+        .map(|ip| ip.trim().parse().map_err(|_| format!("--source-ips: {ip:?} is not an IP address")))
+        .collect()
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+fn text(parser: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
+    parser.value().map_err(|e| e.to_string())?.into_string().map_err(|_| format!("{flag} needs a UTF-8 value"))
+}
+
+fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, flag: &str) -> Result<T, String> {
+    let value = text(parser, flag)?;
+    value.parse().map_err(|_| format!("{flag} needs a whole number, not {value:?}"))
+}
+
+fn positive(parser: &mut lexopt::Parser, flag: &str) -> Result<f64, String> {
+    let value = text(parser, flag)?;
+    match value.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{flag} needs a number above 0, not {value:?}")),
+    }
+}
+
+fn seconds(parser: &mut lexopt::Parser, flag: &str) -> Result<Duration, String> {
+    let value = text(parser, flag)?;
+    match value.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(secs(v)),
+        _ => Err(format!("{flag} needs a number of seconds between 0 and 86400, not {value:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Invocation, String> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    fn plan(args: &[&str]) -> Plan {
+        match parse(args) {
+            Ok(Invocation::Run(plan)) => plan,
+            other => panic!("expected a plan, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fanout_defaults_to_closed_loop() {
+        let p = plan(&["fanout", "--clients", "20", "--senders", "2"]);
+        let f = p.fanout().expect("fanout");
+        assert_eq!(f.pace, Pace::ClosedLoop);
+        assert_eq!((f.senders, f.size), (2, DEFAULT_SIZE));
+        assert_eq!(p.target, DEFAULT_TARGET.parse().expect("default target"));
+        let p = plan(&["fanout", "--rate", "50", "--duration", "2", "--json"]);
+        assert_eq!(p.fanout().map(|f| f.pace), Some(Pace::Rate(50.0)));
+        assert!(p.json);
+    }
+
+    #[test]
+    fn connect_takes_hold_and_source_ips() {
+        let p = plan(&["connect", "--hold", "1.5", "--source-ips", "127.0.0.1,127.0.0.2"]);
+        assert!(matches!(p.scenario, Scenario::Connect { hold } if hold == Duration::from_millis(1500)));
+        assert_eq!(p.source_ips.len(), 2);
+    }
+
+    #[test]
+    fn refuses_what_makes_no_sense() {
+        assert!(parse(&["connect", "--target", "10.0.0.1:5555"]).is_err(), "not loopback");
+        assert!(parse(&["connect", "--source-ips", "192.168.1.1"]).is_err(), "not loopback");
+        assert!(parse(&["connect", "--rate", "5"]).is_err(), "fanout flag");
+        assert!(parse(&["fanout", "--closed-loop", "--rate", "5"]).is_err());
+        assert!(parse(&["fanout", "--size", "5"]).is_err());
+        assert!(parse(&["fanout", "--protocol", "irc", "--size", "1000"]).is_err());
+        assert!(parse(&["fanout", "--clients", "2", "--senders", "2", "--protocol", "irc"]).is_err());
+        assert!(parse(&["connect", "--no-join"]).is_err(), "line protocol");
+        assert!(parse(&["connect", "--no-join", "--protocol", "irc"]).is_ok());
+        assert!(parse(&["dance"]).is_err());
+        assert!(parse(&[]).is_err());
+        assert!(matches!(parse(&["--help"]), Ok(Invocation::Help)));
+    }
+}

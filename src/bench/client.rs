@@ -1,0 +1,100 @@
+//! One simulated user: its socket, where it is in its login, its unsent output and unfinished input line, and
+//! what it has received from each sender.
+
+use std::io::{self, Write};
+
+use mio::net::TcpStream;
+
+/// The longest unfinished input line kept; a server sending more without a newline is misbehaving.
+pub const MAX_PARTIAL_LINE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Not opened yet (waiting for a concurrency slot).
+    Idle,
+    /// TCP connect under way.
+    Connecting,
+    /// Connected, waiting for the name prompt or for registration.
+    LoggingIn,
+    /// IRC only: registered, JOIN sent, waiting for the end of NAMES.
+    Joining,
+    /// In the room.
+    InRoom,
+    /// Closed, by failure or at the end.
+    Closed,
+}
+
+pub struct Client {
+    /// The global index: the `i` in `bench-<pid>-<i>`.
+    pub index: usize,
+    pub socket: Option<TcpStream>,
+    pub state: State,
+    /// When connecting started, in ns from the run's origin.
+    pub started_ns: u64,
+    /// Unsent bytes, from `out_pos` on.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// The unfinished last line of what was read.
+    pub partial: Vec<u8>,
+    /// Whether this client was in the room when the run started: only those count as receivers.
+    pub receiver: bool,
+    /// Deliveries of this run's messages.
+    pub received: u64,
+    /// Per sender, the sequence number expected next (one past the highest seen).
+    pub next_seq: Vec<u32>,
+}
+
+impl Client {
+    pub fn new(index: usize) -> Client {
+        Client {
+            index,
+            socket: None,
+            state: State::Idle,
+            started_ns: 0,
+            out: Vec::new(),
+            out_pos: 0,
+            partial: Vec::new(),
+            receiver: false,
+            received: 0,
+            next_seq: Vec::new(),
+        }
+    }
+
+    /// Whether the client is connecting or logging in (it holds a concurrency slot).
+    pub fn in_flight(&self) -> bool {
+        matches!(self.state, State::Connecting | State::LoggingIn | State::Joining)
+    }
+
+    /// Bytes to send; call [`Client::flush`] to send them.
+    pub fn out(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    /// Writes pending output until done or the socket is full (a WRITABLE event then says when to go on).
+    pub fn flush(&mut self) -> io::Result<()> {
+        let Some(socket) = self.socket.as_mut() else {
+            return Ok(());
+        };
+        while self.out_pos < self.out.len() {
+            match socket.write(&self.out[self.out_pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.out.clear();
+        self.out_pos = 0;
+        Ok(())
+    }
+
+    /// Drops the socket; the client takes no more part in the run.
+    pub fn close(&mut self) {
+        self.socket = None;
+        self.state = State::Closed;
+        self.out = Vec::new();
+        self.out_pos = 0;
+        self.partial = Vec::new();
+    }
+}

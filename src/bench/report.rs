@@ -1,0 +1,235 @@
+//! The result of a run: one structure, printed either as a readable table or as JSON for scripts.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::bench::stats::Percentiles;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: &'static str,
+    pub protocol: &'static str,
+    pub target: String,
+    pub clients: usize,
+    pub concurrency: usize,
+    pub threads: usize,
+    pub source_ips: Vec<String>,
+    pub connect: ConnectReport,
+    pub fanout: Option<FanoutReport>,
+    pub server: Option<ServerReport>,
+    pub tool: ToolReport,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectReport {
+    pub attempted: u64,
+    pub established: u64,
+    /// Named (Charla) or registered and joined (IRC).
+    pub in_room: u64,
+    pub failed: u64,
+    pub failures: BTreeMap<String, u64>,
+    /// From the first connect to the last established connection.
+    pub connect_seconds: f64,
+    pub connections_per_second: f64,
+    /// From the first connect until the last client was in the room.
+    pub seconds_until_all_in_room: f64,
+    pub in_room_per_second: f64,
+    /// Starting to connect → TCP established.
+    pub connect_latency: Percentiles,
+    /// Starting to connect → in the room.
+    pub login_latency: Percentiles,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FanoutReport {
+    pub senders: usize,
+    /// `closed-loop` or `rate`.
+    pub pace: &'static str,
+    pub rate_per_second: Option<f64>,
+    pub duration_seconds: f64,
+    pub size_bytes: usize,
+    /// Clients in the room when sending started.
+    pub receivers: u64,
+    pub messages_sent: u64,
+    pub deliveries_expected: u64,
+    pub deliveries_received: u64,
+    pub lost: u64,
+    pub reordered: u64,
+    /// Receivers that were disconnected before the run ended.
+    pub receivers_dropped: u64,
+    /// Deliveries received over the time from the first scheduled send to the last delivery.
+    pub deliveries_per_second: f64,
+    /// Send time (scheduled time, in rate mode) → receipt, over every delivery.
+    pub latency: Percentiles,
+    /// Rate mode only: how late the tool itself sent against the schedule.
+    pub send_lag: Option<Percentiles>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerReport {
+    pub pid: u32,
+    pub rss_kib_before: u64,
+    /// When every client was in the room (or had failed).
+    pub rss_kib_all_in: u64,
+    /// At the end of the hold (connect) or of the drain (fanout).
+    pub rss_kib_end: u64,
+    /// (RSS when all were in − RSS before) / clients in the room.
+    pub rss_bytes_per_client: f64,
+    /// Server CPU (user + system) while clients connected and logged in.
+    pub cpu_seconds_join: f64,
+    /// Server CPU while holding (connect) or from the start of sending to the end of the drain (fanout).
+    pub cpu_seconds_run: f64,
+    pub cpu_seconds_per_1000_deliveries: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolReport {
+    /// The busiest tool thread's CPU time over the phase's wall time, in percent.
+    pub busiest_thread_cpu_percent_join: f64,
+    pub busiest_thread_cpu_percent_run: f64,
+    /// All tool threads together, over the whole run.
+    pub process_cpu_seconds: f64,
+    pub wall_seconds: f64,
+    /// The soft open-files limit after raising it.
+    pub open_files_limit: u64,
+}
+
+impl Report {
+    pub fn to_json(&self) -> String {
+        // Plain numbers, strings and maps with string keys always serialise.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The human-readable form: one section per part of the run, one measure per line.
+    pub fn to_table(&self) -> String {
+        let mut t = Table::default();
+        t.title(&format!(
+            "charla-bench {} · {} protocol · {} · {} clients · {} thread(s)",
+            self.scenario, self.protocol, self.target, self.clients, self.threads
+        ));
+        let c = &self.connect;
+        t.section("connect");
+        t.row("clients in room", format!("{} of {} ({} failed)", c.in_room, c.attempted, c.failed));
+        t.row(
+            "connections/s",
+            format!("{:.0}  ({} established in {:.3} s)", c.connections_per_second, c.established, c.connect_seconds),
+        );
+        t.row(
+            "time until all in room",
+            format!("{:.3} s  ({:.0} joins/s)", c.seconds_until_all_in_room, c.in_room_per_second),
+        );
+        t.row("connect latency", latency(&c.connect_latency));
+        t.row("login latency", latency(&c.login_latency));
+        for (cause, count) in &c.failures {
+            t.row("failure", format!("{count} × {cause}"));
+        }
+        if let Some(f) = &self.fanout {
+            t.section("fanout");
+            let pace = match f.rate_per_second {
+                Some(rate) => format!("rate {rate} msg/s"),
+                None => "closed loop".to_owned(),
+            };
+            t.row("senders", format!("{} · {pace} · {} s · {} B text", f.senders, f.duration_seconds, f.size_bytes));
+            t.row("messages sent", f.messages_sent.to_string());
+            t.row(
+                "deliveries",
+                format!(
+                    "{} received of {} expected ({} receivers)",
+                    f.deliveries_received, f.deliveries_expected, f.receivers
+                ),
+            );
+            t.row(
+                "lost / reordered",
+                format!("{} / {}  ({} receivers dropped)", f.lost, f.reordered, f.receivers_dropped),
+            );
+            t.row("deliveries/s", format!("{:.0}", f.deliveries_per_second));
+            t.row("latency", latency(&f.latency));
+            if let Some(lag) = &f.send_lag {
+                t.row("tool send lag", latency(lag));
+            }
+        }
+        if let Some(s) = &self.server {
+            t.section(&format!("server (pid {})", s.pid));
+            t.row(
+                "RSS",
+                format!(
+                    "{} KiB before · {} KiB all in · {} KiB end",
+                    s.rss_kib_before, s.rss_kib_all_in, s.rss_kib_end
+                ),
+            );
+            t.row("RSS per client", format!("{:.0} B", s.rss_bytes_per_client));
+            t.row("CPU", format!("{:.2} s joining · {:.2} s running", s.cpu_seconds_join, s.cpu_seconds_run));
+            if let Some(per) = s.cpu_seconds_per_1000_deliveries {
+                t.row("CPU per 1000 deliveries", format!("{:.3} ms", per * 1000.0));
+            }
+        }
+        t.section("tool");
+        t.row(
+            "busiest thread CPU",
+            format!(
+                "{:.0}% joining · {:.0}% running",
+                self.tool.busiest_thread_cpu_percent_join, self.tool.busiest_thread_cpu_percent_run
+            ),
+        );
+        t.row(
+            "process CPU",
+            format!("{:.2} s over {:.2} s wall", self.tool.process_cpu_seconds, self.tool.wall_seconds),
+        );
+        for warning in &self.warnings {
+            t.row("warning", warning.clone());
+        }
+        t.out
+    }
+}
+
+fn latency(p: &Percentiles) -> String {
+    if p.count == 0 {
+        return "no samples".to_owned();
+    }
+    format!(
+        "p50 {} · p90 {} · p99 {} · p99.9 {} · max {}",
+        ms(p.p50_us),
+        ms(p.p90_us),
+        ms(p.p99_us),
+        ms(p.p99_9_us),
+        ms(p.max_us)
+    )
+}
+
+/// Microseconds as a readable duration: µs below a millisecond, ms with decimals above.
+fn ms(us: f64) -> String {
+    if us < 1000.0 { format!("{us:.0} µs") } else { format!("{:.2} ms", us / 1000.0) }
+}
+
+#[derive(Default)]
+struct Table {
+    out: String,
+}
+
+impl Table {
+    fn title(&mut self, title: &str) {
+        let _ = writeln!(self.out, "{title}");
+    }
+
+    fn section(&mut self, name: &str) {
+        let _ = writeln!(self.out, "── {name}");
+    }
+
+    fn row(&mut self, key: &str, value: String) {
+        let _ = writeln!(self.out, "  {key:<24} {value}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(ms(12.4), "12 µs");
+        assert_eq!(ms(1234.0), "1.23 ms");
+    }
+}

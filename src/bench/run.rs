@@ -1,0 +1,241 @@
+//! One run, start to finish: raise the open-files limit, start the workers, step them through the phases
+//! (join; then hold, or run and drain; then leave), sample the server between phases, and build the report.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::bench::plan::{Pace, Plan, Scenario};
+use crate::bench::procstat::{self, ProcSample};
+use crate::bench::progress::Progress;
+use crate::bench::protocol::Dialect;
+use crate::bench::report::{ConnectReport, FanoutReport, Report, ServerReport, ToolReport};
+use crate::bench::shared::{Phase, Shared};
+use crate::bench::stats::{Percentiles, Tally};
+use crate::bench::worker::Worker;
+
+/// How often the main thread looks at the workers' counters while it waits for a phase to end.
+const WATCH_INTERVAL: Duration = Duration::from_millis(5);
+/// How far ahead of "now" the fan-out is scheduled to start, so every worker has seen the phase change first.
+const RUN_START_DELAY: Duration = Duration::from_millis(50);
+/// Open files the tool needs besides its client sockets (poll instances, stdio, /proc reads).
+const SPARE_FILES: u64 = 64;
+/// Above this share of one core, the busiest tool thread may be holding the server back.
+const BUSY_THREAD_WARNING_PERCENT: f64 = 90.0;
+/// Above this p99 send lag (rate mode), the tool is not keeping its schedule.
+const SEND_LAG_WARNING_US: f64 = 1000.0;
+
+/// Server samples taken between phases.
+struct Samples {
+    before: ProcSample,
+    all_in: ProcSample,
+    end: ProcSample,
+}
+
+pub fn run(plan: Plan) -> Result<Report, String> {
+    let mut warnings = Vec::new();
+    let open_files_limit = crate::limits::raise_open_files_limit()
+        .map_err(|e| format!("cannot read or raise the open-files limit: {e}"))?;
+    if open_files_limit < plan.clients as u64 + SPARE_FILES {
+        warnings.push(format!(
+            "open-files limit {open_files_limit} is below --clients {} + {SPARE_FILES}: expect 'Too many open files'",
+            plan.clients
+        ));
+    }
+    let sample = |pid: u32| procstat::sample(pid).map_err(|e| format!("--server-pid {pid}: {e}"));
+    let before = plan.server_pid.map(sample).transpose()?;
+
+    let plan = Arc::new(plan);
+    let senders = plan.fanout().map_or(0, |f| f.senders);
+    let shared = Arc::new(Shared::new(senders));
+    let dialect = Dialect::new(plan.protocol, format!("bench-{}-", std::process::id()), plan.channel.clone());
+    let wall_start = Instant::now();
+    let mut workers = Vec::with_capacity(plan.threads);
+    for id in 0..plan.threads {
+        let worker = Worker::new(id, Arc::clone(&plan), Arc::clone(&shared), dialect.clone())
+            .map_err(|e| format!("worker {id}: {e}"))?;
+        let handle = thread::Builder::new()
+            .name(format!("bench-worker-{id}"))
+            .spawn(move || worker.run())
+            .map_err(|e| format!("cannot start worker thread {id}: {e}"))?;
+        workers.push(handle);
+    }
+    let mut progress = Progress::new(plan.clients);
+
+    // Join: until every client is in the room or has failed.
+    let join_start = Instant::now();
+    let everyone = plan.clients as u64;
+    watch(&shared, &mut progress, |s| s.named.load(Ordering::Acquire) + s.failed.load(Ordering::Acquire) >= everyone);
+    let join_wall = join_start.elapsed();
+    let all_in = plan.server_pid.map(sample).transpose();
+
+    // Hold, or run and drain.
+    let run_start = Instant::now();
+    match &plan.scenario {
+        Scenario::Connect { hold } => {
+            shared.set_phase(Phase::Hold);
+            let until = Instant::now() + *hold;
+            watch(&shared, &mut progress, |_| Instant::now() >= until);
+        }
+        Scenario::Fanout(_) => {
+            shared.start_run(shared.ns_at(Instant::now() + RUN_START_DELAY));
+            let threads = plan.threads;
+            watch(&shared, &mut progress, |s| s.drained.load(Ordering::Acquire) >= threads);
+        }
+    }
+    let run_wall = run_start.elapsed();
+    let end = plan.server_pid.map(sample).transpose();
+    shared.set_phase(Phase::Leave);
+
+    let mut tally = Tally::default();
+    for (id, handle) in workers.into_iter().enumerate() {
+        let worker_tally = handle.join().map_err(|_| format!("worker thread {id} panicked"))?;
+        tally.merge(&worker_tally);
+    }
+    progress.finish();
+    if shared.aborted.load(Ordering::Acquire) {
+        warnings.push("a worker hit a fatal error and the run ended early; see stderr".to_owned());
+    }
+    let samples = match (before, all_in, end) {
+        (Some(before), Ok(Some(all_in)), Ok(Some(end))) => Some(Samples { before, all_in, end }),
+        (Some(_), Err(e), _) | (Some(_), _, Err(e)) => {
+            warnings.push(format!("server no longer sampled: {e}"));
+            None
+        }
+        _ => None,
+    };
+    let tool = ToolReport {
+        busiest_thread_cpu_percent_join: percent(tally.join_cpu, join_wall),
+        busiest_thread_cpu_percent_run: percent(tally.run_cpu, run_wall),
+        process_cpu_seconds: round3(procstat::process_cpu().as_secs_f64()),
+        wall_seconds: round3(wall_start.elapsed().as_secs_f64()),
+        open_files_limit,
+    };
+    if tool.busiest_thread_cpu_percent_run > BUSY_THREAD_WARNING_PERCENT {
+        warnings.push(format!(
+            "the busiest tool thread was {:.0}% busy while running: the tool may be the bottleneck (try --threads)",
+            tool.busiest_thread_cpu_percent_run
+        ));
+    }
+    let fanout = fanout_report(&plan, &shared, &tally);
+    if let Some(lag) = fanout.as_ref().and_then(|f| f.send_lag)
+        && lag.p99_us > SEND_LAG_WARNING_US
+    {
+        warnings.push(format!(
+            "the tool sent late (p99 send lag {:.0} µs): latencies include the tool's own delay",
+            lag.p99_us
+        ));
+    }
+    let server = samples.map(|s| server_report(plan.server_pid.unwrap_or(0), &s, &tally));
+    Ok(Report {
+        scenario: plan.scenario_name(),
+        protocol: plan.protocol.as_str(),
+        target: plan.target.to_string(),
+        clients: plan.clients,
+        concurrency: plan.concurrency,
+        threads: plan.threads,
+        source_ips: plan.source_ips.iter().map(|ip| ip.to_string()).collect(),
+        connect: connect_report(&tally, &shared),
+        fanout,
+        server,
+        tool,
+        warnings,
+    })
+}
+
+/// Waits until `done` holds (or a worker aborted), drawing the progress line meanwhile.
+fn watch(shared: &Shared, progress: &mut Progress, mut done: impl FnMut(&Shared) -> bool) {
+    while !done(shared) && !shared.aborted.load(Ordering::Acquire) {
+        progress.tick(shared);
+        thread::sleep(WATCH_INTERVAL);
+    }
+}
+
+fn connect_report(t: &Tally, shared: &Shared) -> ConnectReport {
+    let first = t.first_start_ns.unwrap_or(0);
+    let connect_seconds = secs(t.last_established_ns.saturating_sub(first));
+    let in_room_seconds = secs(t.last_in_room_ns.saturating_sub(first));
+    ConnectReport {
+        attempted: t.attempted,
+        established: t.established,
+        in_room: t.in_room,
+        failed: shared.failed.load(Ordering::Acquire),
+        failures: t.failures.clone(),
+        connect_seconds: round3(connect_seconds),
+        connections_per_second: round1(rate(t.established, connect_seconds)),
+        seconds_until_all_in_room: round3(in_room_seconds),
+        in_room_per_second: round1(rate(t.in_room, in_room_seconds)),
+        connect_latency: Percentiles::of(&t.connect_ns),
+        login_latency: Percentiles::of(&t.login_ns),
+    }
+}
+
+fn fanout_report(plan: &Plan, shared: &Shared, t: &Tally) -> Option<FanoutReport> {
+    let f = plan.fanout()?;
+    let run_start = shared.run_start_ns();
+    let delivering = secs(t.last_delivery_ns.saturating_sub(run_start));
+    let rate_per_second = match f.pace {
+        Pace::Rate(r) => Some(r),
+        Pace::ClosedLoop => None,
+    };
+    Some(FanoutReport {
+        senders: f.senders,
+        pace: if rate_per_second.is_some() { "rate" } else { "closed-loop" },
+        rate_per_second,
+        duration_seconds: f.duration.as_secs_f64(),
+        size_bytes: f.size,
+        receivers: t.in_room,
+        messages_sent: t.sent,
+        deliveries_expected: t.expected,
+        deliveries_received: t.received,
+        lost: t.lost,
+        reordered: t.reordered,
+        receivers_dropped: t.dropped_during_run,
+        deliveries_per_second: round1(rate(t.received, delivering)),
+        latency: Percentiles::of(&t.latency_ns),
+        send_lag: rate_per_second.map(|_| Percentiles::of(&t.send_lag_ns)),
+    })
+}
+
+fn server_report(pid: u32, s: &Samples, t: &Tally) -> ServerReport {
+    let grown_bytes = s.all_in.rss_kib.saturating_sub(s.before.rss_kib) as f64 * 1024.0;
+    let run_cpu = s.end.cpu.saturating_sub(s.all_in.cpu).as_secs_f64();
+    ServerReport {
+        pid,
+        rss_kib_before: s.before.rss_kib,
+        rss_kib_all_in: s.all_in.rss_kib,
+        rss_kib_end: s.end.rss_kib,
+        rss_bytes_per_client: round1(if t.in_room > 0 { grown_bytes / t.in_room as f64 } else { 0.0 }),
+        cpu_seconds_join: round3(s.all_in.cpu.saturating_sub(s.before.cpu).as_secs_f64()),
+        cpu_seconds_run: round3(run_cpu),
+        cpu_seconds_per_1000_deliveries: (t.received > 0).then(|| round6(run_cpu / t.received as f64 * 1000.0)),
+    }
+}
+
+fn secs(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+fn rate(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 { count as f64 / seconds } else { 0.0 }
+}
+
+fn percent(busy: Duration, wall: Duration) -> f64 {
+    if wall.is_zero() {
+        return 0.0;
+    }
+    round1(busy.as_secs_f64() / wall.as_secs_f64() * 100.0)
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}

@@ -1,0 +1,82 @@
+//! CI smoke test for `charla-bench`: against a real server, a short fan-out and a small connect run finish on
+//! their own, and their JSON reports say every message reached every client.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use serde_json::Value;
+
+/// The longest one tool run may take before the test kills it and fails.
+const RUN_LIMIT: Duration = Duration::from_secs(12);
+
+/// Runs `charla-bench` with `args` plus `--target` and `--json`, and returns its parsed report.
+fn bench(server: &TestServer, args: &[&str]) -> Value {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_charla-bench"))
+        .args(args)
+        .args(["--target", &server.addr.to_string(), "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start charla-bench");
+    let started = Instant::now();
+    while child.try_wait().expect("poll charla-bench").is_none() {
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            panic!("charla-bench {args:?} ran longer than {RUN_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("collect charla-bench output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "charla-bench {args:?} failed: {stderr}");
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("charla-bench {args:?} printed no JSON ({e}); stderr: {stderr}"))
+}
+
+fn count(report: &Value, pointer: &str) -> u64 {
+    report.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("no count at {pointer} in {report:#}"))
+}
+
+#[test]
+fn a_short_fanout_loses_nothing_and_a_small_connect_gets_everyone_in() {
+    // Flood control off, as for any benchmark: the senders outrun a human's rate on purpose.
+    let server = TestServer::start(&["--flood-rate", "0"]);
+
+    let fanout = bench(
+        &server,
+        &[
+            "fanout",
+            "--clients",
+            "20",
+            "--senders",
+            "2",
+            "--rate",
+            "50",
+            "--duration",
+            "2",
+            "--drain-timeout",
+            "3",
+            "--login-timeout",
+            "5",
+        ],
+    );
+    assert_eq!(count(&fanout, "/connect/in_room"), 20, "{fanout:#}");
+    // 50 messages a second for 2 seconds, on a fixed schedule.
+    assert_eq!(count(&fanout, "/fanout/messages_sent"), 100, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/deliveries_expected"), 20 * 100, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/deliveries_received"), 20 * 100, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/lost"), 0, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/reordered"), 0, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/latency/count"), 20 * 100, "{fanout:#}");
+
+    let pid = server.pid().to_string();
+    let connect =
+        bench(&server, &["connect", "--clients", "50", "--concurrency", "10", "--hold", "0.5", "--server-pid", &pid]);
+    assert_eq!(count(&connect, "/connect/in_room"), 50, "{connect:#}");
+    assert_eq!(count(&connect, "/connect/failed"), 0, "{connect:#}");
+    assert!(connect.pointer("/server/rss_kib_all_in").is_some(), "{connect:#}");
+}
