@@ -63,6 +63,17 @@ fn broadcast(c: &mut Criterion) {
     let mut queues: Vec<OutputQueue> = (0..USERS).map(|_| OutputQueue::default()).collect();
     let mut effects = Vec::new();
     let line = b"0 123456789 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+    // What is timed really reaches everyone: one message, one queued payload per user.
+    chat.receive_line(7, line, now());
+    chat.take_effects(&mut effects);
+    apply(&chat, &mut effects, &mut queues);
+    assert!(
+        queues.iter().all(|q| q.queued_bytes() > 0),
+        "every user got the broadcast"
+    );
+    for queue in &mut queues {
+        let _ = queue.flush_to(&mut std::io::sink());
+    }
     c.bench_function("broadcast to 1000 named users", |b| {
         b.iter_custom(|iters| {
             let mut timed = Duration::ZERO;

@@ -60,7 +60,8 @@ pub struct FanoutReport {
     pub reordered: u64,
     /// Receivers that were disconnected before the run ended.
     pub receivers_dropped: u64,
-    /// Deliveries received over the time from the first scheduled send to the last delivery.
+    /// Deliveries received over the time from the first scheduled send to the last delivery, or over the
+    /// sending duration if that is longer.
     pub deliveries_per_second: f64,
     /// Send time (scheduled time, in rate mode) → receipt, over every delivery.
     pub latency: Percentiles,

@@ -174,7 +174,9 @@ fn connect_report(t: &Tally, shared: &Shared) -> ConnectReport {
 fn fanout_report(plan: &Plan, shared: &Shared, t: &Tally) -> Option<FanoutReport> {
     let f = plan.fanout()?;
     let run_start = shared.run_start_ns();
-    let delivering = secs(t.last_delivery_ns.saturating_sub(run_start));
+    // Over the whole sending window at least: in rate mode the last message is scheduled one period before the
+    // end, and dividing by the time until its delivery alone would overstate the rate of a short run.
+    let delivering = secs(t.last_delivery_ns.saturating_sub(run_start)).max(f.duration.as_secs_f64());
     let rate_per_second = match f.pace {
         Pace::Rate(r) => Some(r),
         Pace::ClosedLoop => None,
