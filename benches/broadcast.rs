@@ -67,10 +67,7 @@ fn broadcast(c: &mut Criterion) {
     chat.receive_line(7, line, now());
     chat.take_effects(&mut effects);
     apply(&chat, &mut effects, &mut queues);
-    assert!(
-        queues.iter().all(|q| q.queued_bytes() > 0),
-        "every user got the broadcast"
-    );
+    assert!(queues.iter().all(|q| q.queued_bytes() > 0), "every user got the broadcast");
     for queue in &mut queues {
         let _ = queue.flush_to(&mut std::io::sink());
     }
