@@ -85,6 +85,8 @@ struct Client {
     /// Names this client's one live entry in the deadline heap; older entries (for this id or a previous client
     /// with the same id) carry other tokens and are dropped when they come due.
     deadline_token: u64,
+    /// Where this client's id is in `Chat::members`, once named.
+    member_index: usize,
 }
 
 /// The whole chat state.
@@ -93,6 +95,8 @@ pub struct Chat {
     config: ChatConfig,
     clients: HashMap<ClientId, Client>,
     by_name: HashMap<NameKey, ClientId>,
+    /// The named clients, densely packed: every broadcast walks this list, so it is a plain vector.
+    members: Vec<ClientId>,
     history: History,
     /// One live entry per client with a deadline: the earliest moment its login or idle deadline could pass. An
     /// idle deadline moves later as the user sends lines; its entry is checked, and moved, only when it comes due.
@@ -107,6 +111,7 @@ impl Chat {
             config,
             clients: HashMap::new(),
             by_name: HashMap::new(),
+            members: Vec::new(),
             history,
             deadlines: BinaryHeap::new(),
             next_deadline_token: 0,
@@ -121,7 +126,7 @@ impl Chat {
 
     /// Every named user's client, in no particular order.
     pub fn members(&self) -> impl Iterator<Item = ClientId> + '_ {
-        self.by_name.values().copied()
+        self.members.iter().copied()
     }
 
     /// Every connection, named or not.
@@ -139,15 +144,21 @@ impl Chat {
 
     /// A new connection: ask it for a name and start its login clock.
     pub fn connect(&mut self, id: ClientId, now: Now) {
-        self.clients.insert(id, Client { name: None, since: now.mono, deadline_token: 0 });
+        self.clients.insert(id, Client { name: None, since: now.mono, deadline_token: 0, member_index: 0 });
         self.schedule_deadline(id);
         self.reply(id, &[Text::AskName]);
     }
 
     /// A connection is gone, whatever the reason. Others hear that a named user left.
     pub fn disconnect(&mut self, id: ClientId) {
-        if let Some(Client { name: Some(name), .. }) = self.clients.remove(&id) {
+        if let Some(Client { name: Some(name), member_index, .. }) = self.clients.remove(&id) {
             self.by_name.remove(&name.key());
+            self.members.swap_remove(member_index);
+            if let Some(&moved) = self.members.get(member_index)
+                && let Some(client) = self.clients.get_mut(&moved)
+            {
+                client.member_index = member_index;
+            }
             if self.by_name.len() < self.config.notice_limit {
                 let notice = self.render(&[Text::Left { name: name.as_str() }]);
                 self.send(Recipients::Members, notice);
@@ -254,6 +265,8 @@ impl Chat {
         if let Some(client) = self.clients.get_mut(&id) {
             client.name = Some(name);
             client.since = now.mono;
+            client.member_index = self.members.len();
+            self.members.push(id);
         }
         // The login deadline no longer applies; the idle one, if any, starts now.
         self.schedule_deadline(id);
@@ -592,6 +605,29 @@ mod tests {
         // The name is free again.
         h.join(3, "juan");
         assert_eq!(h.take(2), "*** juan se ha unido al chat\n");
+    }
+
+    #[test]
+    fn members_stay_exact_as_users_leave_in_any_order() {
+        let mut h = Harness::new(Lang::En);
+        h.chat.config.notice_limit = 0;
+        for id in 1..=5 {
+            h.join(id, &format!("user{id}"));
+        }
+        h.chat.disconnect(1);
+        h.line(3, "/quit");
+        h.chat.disconnect(5);
+        let mut members: Vec<ClientId> = h.chat.members().collect();
+        members.sort_unstable();
+        assert_eq!(members, vec![2, 4]);
+        h.line(4, "still two of us");
+        assert_eq!(h.take(2), "[14:30] user4: still two of us\n");
+        assert_eq!(h.take(4), "[14:30] user4: still two of us\n");
+        h.join(6, "user6");
+        h.chat.disconnect(2);
+        let mut members: Vec<ClientId> = h.chat.members().collect();
+        members.sort_unstable();
+        assert_eq!(members, vec![4, 6]);
     }
 
     #[test]

@@ -60,8 +60,24 @@ unsafe extern "C" {
     fn tzset();
 }
 
-/// The server's local time of day at `unix_ms`, through the C library's time zone rules.
+/// The server's local time of day at `unix_ms`, through the C library's time zone rules. Messages come in
+/// bursts within one minute, and zone offsets change only on whole minutes, so the last minute's answer is kept.
 pub fn local_hour_minute(unix_ms: i64) -> HourMinute {
+    thread_local! {
+        static LAST: std::cell::Cell<Option<(i64, HourMinute)>> = const { std::cell::Cell::new(None) };
+    }
+    let minute = unix_ms.div_euclid(60_000);
+    if let Some((cached_minute, at)) = LAST.get()
+        && cached_minute == minute
+    {
+        return at;
+    }
+    let at = convert_local(unix_ms);
+    LAST.set(Some((minute, at)));
+    at
+}
+
+fn convert_local(unix_ms: i64) -> HourMinute {
     let seconds = unix_ms.div_euclid(1000) as libc::time_t;
     // SAFETY: localtime_r writes only into the `tm` we own and reads only the zone loaded by tzset.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };

@@ -82,7 +82,7 @@ impl LineFramer {
     ) -> (usize, ControlFlow<()>) {
         let mut used = 0;
         let mut search_from = clean_prefix;
-        while let Some(found) = data[search_from..].iter().position(|&b| b == b'\n') {
+        while let Some(found) = memchr::memchr(b'\n', &data[search_from..]) {
             let newline = search_from + found - used;
             search_from = used + newline + 1;
             let line = &data[used..used + newline];

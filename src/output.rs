@@ -13,7 +13,11 @@ const MAX_SLICES_PER_WRITE: usize = 64;
 
 #[derive(Debug, Default)]
 pub struct OutputQueue {
-    chunks: VecDeque<Payload>,
+    /// The oldest payload. Held inline: a connection usually has one payload pending at a time, which then needs
+    /// no allocation, and a drained queue holds no memory at all.
+    front: Option<Payload>,
+    /// Payloads after `front`; empty whenever `front` is.
+    rest: VecDeque<Payload>,
     /// Bytes of the front chunk already written.
     front_written: usize,
     /// Bytes queued and not yet written.
@@ -35,7 +39,11 @@ impl OutputQueue {
             return;
         }
         self.queued += payload.len();
-        self.chunks.push_back(payload);
+        if self.front.is_none() {
+            self.front = Some(payload);
+        } else {
+            self.rest.push_back(payload);
+        }
     }
 
     pub fn queued_bytes(&self) -> usize {
@@ -48,7 +56,7 @@ impl OutputQueue {
 
     /// Writes until the queue is empty or the writer would block.
     pub fn flush_to(&mut self, writer: &mut impl Write) -> io::Result<Flush> {
-        while !self.chunks.is_empty() {
+        while self.front.is_some() {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES_PER_WRITE];
             let count = self.fill_slices(&mut slices);
             let written = match writer.write_vectored(&slices[..count]) {
@@ -60,15 +68,17 @@ impl OutputQueue {
             };
             self.consume(written);
         }
-        // An idle connection holds no output memory; reallocating costs far less than the write that preceded it.
-        self.chunks = VecDeque::new();
+        // An idle connection holds no output memory; a burst's ring is given back once it has drained.
+        if self.rest.capacity() > 0 {
+            self.rest = VecDeque::new();
+        }
         Ok(Flush::Done)
     }
 
     /// Points `slices` at the queued bytes, front first; returns how many it filled.
     fn fill_slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
         let mut count = 0;
-        for (slot, chunk) in slices.iter_mut().zip(&self.chunks) {
+        for (slot, chunk) in slices.iter_mut().zip(self.front.iter().chain(&self.rest)) {
             let start = if count == 0 { self.front_written } else { 0 };
             *slot = IoSlice::new(&chunk[start..]);
             count += 1;
@@ -78,7 +88,7 @@ impl OutputQueue {
 
     fn consume(&mut self, mut written: usize) {
         self.queued -= written;
-        while let Some(front) = self.chunks.front() {
+        while let Some(front) = &self.front {
             let left = front.len() - self.front_written;
             if written < left {
                 self.front_written += written;
@@ -86,7 +96,7 @@ impl OutputQueue {
             }
             written -= left;
             self.front_written = 0;
-            self.chunks.pop_front();
+            self.front = self.rest.pop_front();
         }
     }
 }
@@ -143,6 +153,7 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(queue.flush_to(&mut out).expect("flush"), Flush::Done);
         assert_eq!(out.len(), 400);
-        assert_eq!(queue.chunks.capacity(), 0, "a drained queue holds no memory");
+        assert!(queue.front.is_none());
+        assert_eq!(queue.rest.capacity(), 0, "a drained queue holds no memory");
     }
 }
