@@ -51,7 +51,7 @@ fn trusted_replaces_the_default_networks() {
 #[test]
 fn running_out_of_file_descriptors_pauses_accepting_without_spinning() {
     // About 10 descriptors go to stdio, epoll, the listener and the signal pipe; the rest to clients.
-    let server = TestServer::start_with_open_files_limit(&[], 32);
+    let server = TestServer::start_with_open_files_limit(&[], 32, 32);
     let mut admitted = Vec::new();
     let mut waiting = Vec::new();
     for _ in 0..40 {
@@ -85,6 +85,14 @@ fn running_out_of_file_descriptors_pauses_accepting_without_spinning() {
     for client in waiting.iter_mut().take(freed) {
         client.expect("USERNAME:");
     }
+}
+
+#[test]
+fn the_soft_open_files_limit_is_raised_to_the_hard_limit_at_start_up() {
+    let server = TestServer::start_with_open_files_limit(&[], 64, 4096);
+    assert_eq!(server.soft_open_files_limit(), 4096);
+    let mut client = server.connect();
+    client.expect("USERNAME:");
 }
 
 #[test]

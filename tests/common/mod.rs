@@ -35,15 +35,15 @@ impl TestServer {
         TestServer::start_with(dir, args, None)
     }
 
-    /// Starts a server in a fresh directory with its open-files limit (soft and hard) set to `nofile`.
-    pub fn start_with_open_files_limit(args: &[&str], nofile: u64) -> TestServer {
+    /// Starts a server in a fresh directory with its open-files limit set to `soft` and `hard`.
+    pub fn start_with_open_files_limit(args: &[&str], soft: u64, hard: u64) -> TestServer {
         let temp = tempfile::tempdir().expect("create a temporary directory");
-        let mut server = TestServer::start_with(temp.path(), args, Some(nofile));
+        let mut server = TestServer::start_with(temp.path(), args, Some((soft, hard)));
         server._temp = Some(temp);
         server
     }
 
-    fn start_with(dir: &Path, args: &[&str], nofile: Option<u64>) -> TestServer {
+    fn start_with(dir: &Path, args: &[&str], nofile: Option<(u64, u64)>) -> TestServer {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -59,9 +59,9 @@ impl TestServer {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
-        if let Some(nofile) = nofile {
+        if let Some((soft, hard)) = nofile {
             use std::os::unix::process::CommandExt;
-            let limit = libc::rlimit { rlim_cur: nofile, rlim_max: nofile };
+            let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
             // SAFETY: setrlimit is async-signal-safe and only touches the child's own limits.
             unsafe {
                 command.pre_exec(move || {
@@ -109,6 +109,17 @@ impl TestServer {
         let after_name = &stat[stat.rfind(')').expect("comm in stat") + 2..];
         let fields: Vec<&str> = after_name.split_whitespace().collect();
         fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+    }
+
+    /// The server's soft open-files limit, from /proc/PID/limits.
+    pub fn soft_open_files_limit(&self) -> u64 {
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.pid())).expect("read /proc limits");
+        limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|v| v.parse().ok())
+            .expect("Max open files in /proc limits")
     }
 
     /// How many file descriptors the server has open.
