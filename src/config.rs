@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::catalog::Lang;
 use crate::chat::{DEFAULT_LOGIN_TIMEOUT, DEFAULT_NOTICE_LIMIT};
+use crate::flags::{number, text};
 use crate::flood::{DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE, FloodLimit};
 use crate::history::DEFAULT_HISTORY_SIZE;
 use crate::per_ip::{Cidr, DEFAULT_MAX_PER_IP, DEFAULT_TRUSTED};
@@ -112,11 +113,11 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
-            Long("listen") => config.listen = parse_addr(&string_value(&mut parser, "--listen")?)?,
+            Long("listen") => config.listen = parse_addr(&text(&mut parser, "--listen")?)?,
             Long("history-file") => config.history_file = parser.value().map_err(|e| e.to_string())?.into(),
             Long("history-size") => config.history_size = number(&mut parser, "--history-size")?,
             Long("save-interval") => config.save_interval = seconds(&mut parser, "--save-interval", 1)?,
-            Long("lang") => config.lang = string_value(&mut parser, "--lang")?.parse()?,
+            Long("lang") => config.lang = text(&mut parser, "--lang")?.parse()?,
             Long("max-clients") => config.max_clients = number(&mut parser, "--max-clients")?,
             Long("max-queue") => config.max_queue_bytes = number(&mut parser, "--max-queue")?,
             Long("login-timeout") => config.login_timeout = seconds(&mut parser, "--login-timeout", 1)?,
@@ -130,7 +131,7 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
                     config.trusted.clear();
                     trusted_given = true;
                 }
-                config.trusted.push(string_value(&mut parser, "--trusted")?.parse()?);
+                config.trusted.push(text(&mut parser, "--trusted")?.parse()?);
             }
             Long("flood-rate") => config.flood.rate = number(&mut parser, "--flood-rate")?,
             Long("flood-burst") => config.flood.burst = number(&mut parser, "--flood-burst")?,
@@ -143,21 +144,12 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
     Ok(Invocation::Run(config))
 }
 
-fn string_value(parser: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
-    parser.value().map_err(|e| e.to_string())?.into_string().map_err(|_| format!("{flag} needs a UTF-8 value"))
-}
-
 fn default_trusted() -> Vec<Cidr> {
     DEFAULT_TRUSTED.iter().filter_map(|block| block.parse().ok()).collect()
 }
 
-fn number<N: std::str::FromStr>(parser: &mut lexopt::Parser, flag: &str) -> Result<N, String> {
-    let text = string_value(parser, flag)?;
-    text.parse().map_err(|_| format!("{flag} needs a whole number, not {text:?}"))
-}
-
 fn seconds(parser: &mut lexopt::Parser, flag: &str, min: u64) -> Result<Duration, String> {
-    let text = string_value(parser, flag)?;
+    let text = text(parser, flag)?;
     match text.parse::<u64>() {
         Ok(secs) if secs >= min => Ok(Duration::from_secs(secs)),
         _ => Err(format!("{flag} needs a whole number of seconds, at least {min}, not {text:?}")),

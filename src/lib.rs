@@ -13,6 +13,7 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod connections;
+pub mod flags;
 pub mod flood;
 pub mod framing;
 pub mod history;

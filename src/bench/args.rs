@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::bench::message::MIN_SIZE;
 use crate::bench::plan::{Fanout, Pace, Plan, Scenario};
 use crate::bench::protocol::Protocol;
+use crate::flags::{number, text};
 
 /// The server to load.
 pub const DEFAULT_TARGET: &str = "127.0.0.1:5555";
@@ -262,15 +263,6 @@ fn parse_ips(text: &str) -> Result<Vec<IpAddr>, String> {
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
-}
-
-fn text(parser: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
-    parser.value().map_err(|e| e.to_string())?.into_string().map_err(|_| format!("{flag} needs a UTF-8 value"))
-}
-
-fn number<T: std::str::FromStr>(parser: &mut lexopt::Parser, flag: &str) -> Result<T, String> {
-    let value = text(parser, flag)?;
-    value.parse().map_err(|_| format!("{flag} needs a whole number, not {value:?}"))
 }
 
 fn positive(parser: &mut lexopt::Parser, flag: &str) -> Result<f64, String> {

@@ -5,6 +5,7 @@ use std::ffi::{OsStr, OsString};
 use crate::catalog::Lang;
 use crate::client::leave::GOODBYE_WAIT;
 use crate::client::scripted::QUIET_PERIOD;
+use crate::flags::text;
 
 /// The server's host unless `--host` says otherwise.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -74,20 +75,16 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>, env_lang: Lang) -> R
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
-            Long("host") => options.host = host(&string_value(&mut parser, "--host")?)?,
-            Long("port") => options.port = port(&string_value(&mut parser, "--port")?)?,
-            Long("name") => options.name = Some(string_value(&mut parser, "--name")?),
-            Long("lang") => options.lang = string_value(&mut parser, "--lang")?.parse()?,
+            Long("host") => options.host = host(&text(&mut parser, "--host")?)?,
+            Long("port") => options.port = port(&text(&mut parser, "--port")?)?,
+            Long("name") => options.name = Some(text(&mut parser, "--name")?),
+            Long("lang") => options.lang = text(&mut parser, "--lang")?.parse()?,
             Short('h') | Long("help") => return Ok(Invocation::Help),
             Short('V') | Long("version") => return Ok(Invocation::Version),
             other => return Err(other.unexpected().to_string()),
         }
     }
     Ok(Invocation::Run(options))
-}
-
-fn string_value(parser: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
-    parser.value().map_err(|e| e.to_string())?.into_string().map_err(|_| format!("{flag} needs a UTF-8 value"))
 }
 
 /// Accepts a name or an address; IPv6 addresses may come bracketed (`[::1]`) or bare (`::1`).
