@@ -101,7 +101,8 @@ fn churn_quick_200_churners_20_chatters() {
 }
 
 fn run(scenario: Scenario) {
-    raise_open_files_limit();
+    // This process holds thousands of client sockets: raise its soft open-files limit to the hard limit.
+    charla::limits::raise_open_files_limit().expect("raise the open-files limit");
     let seed = std::env::var("CHARLA_SOAK_SEED").map_or_else(|_| time_seed(), |s| s.parse().expect("a u64 seed"));
     println!("seed {seed} (set CHARLA_SOAK_SEED to replay)");
     let server = TestServer::start(&["--flood-rate", "0", "--notice-limit", "0", "--max-clients", "20000"]);
@@ -873,15 +874,4 @@ impl Rng {
 
 fn time_seed() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_nanos() as u64
-}
-
-/// This process holds thousands of client sockets: raise its soft open-files limit to the hard limit.
-fn raise_open_files_limit() {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit and setrlimit only read and write the struct we own.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0, "getrlimit");
-        limit.rlim_cur = limit.rlim_max;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0, "setrlimit");
-    }
 }
