@@ -110,15 +110,7 @@ impl Drop for Piped {
 #[test]
 fn the_seed_example_session_from_the_clients_side() {
     let server = TestServer::start(&["--lang", "es"]);
-    let mut maria = server.join("María");
-    let mut pedro = server.join("Pedro");
-    maria.expect("*** Pedro se ha unido al chat");
-    maria.send("Hola a todos");
-    maria.expect_stamped("María: Hola a todos");
-    pedro.expect_stamped("María: Hola a todos");
-    pedro.send("Qué tal?");
-    maria.expect_stamped("Pedro: Qué tal?");
-    pedro.expect_stamped("Pedro: Qué tal?");
+    let (mut maria, mut pedro) = server.seed_room();
 
     let mut juan = Piped::start(&server, &["--lang", "es"]);
     juan.expect("USUARIO:");

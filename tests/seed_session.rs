@@ -7,16 +7,8 @@ use common::TestServer;
 #[test]
 fn the_seed_example_session_replays_word_for_word_in_spanish() {
     let server = TestServer::start(&["--lang", "es"]);
-    let mut maria = server.join("María");
-    let mut pedro = server.join("Pedro");
-    maria.expect("*** Pedro se ha unido al chat");
-
-    maria.send("Hola a todos");
-    maria.expect_stamped("María: Hola a todos");
-    pedro.expect_stamped("María: Hola a todos");
-    pedro.send("Qué tal?");
-    maria.expect_stamped("Pedro: Qué tal?");
-    pedro.expect_stamped("Pedro: Qué tal?");
+    // María and Pedro are in and have spoken: "Hola a todos", "Qué tal?".
+    let (mut maria, mut pedro) = server.seed_room();
 
     // USUARIO: Juan / Bienvenido Juan! / Escribe /help para comandos / Historial: ...
     let mut juan = server.connect();

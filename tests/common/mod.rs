@@ -157,6 +157,21 @@ impl TestServer {
         client
     }
 
+    /// The room before Juan arrives in the seed's example session (start the server with `--lang es`): María
+    /// and Pedro are in, and have said `Hola a todos` and `Qué tal?`. Returns them with nothing left unread.
+    pub fn seed_room(&self) -> (TestClient, TestClient) {
+        let mut maria = self.join("María");
+        let mut pedro = self.join("Pedro");
+        maria.expect("*** Pedro se ha unido al chat");
+        maria.send("Hola a todos");
+        maria.expect_stamped("María: Hola a todos");
+        pedro.expect_stamped("María: Hola a todos");
+        pedro.send("Qué tal?");
+        maria.expect_stamped("Pedro: Qué tal?");
+        pedro.expect_stamped("Pedro: Qué tal?");
+        (maria, pedro)
+    }
+
     /// Sends a signal and waits (bounded) for the server to exit.
     pub fn signal_and_wait(&mut self, signal: i32) -> ExitStatus {
         // SAFETY: kill(2) on the PID of the child this test started and has not yet reaped.
