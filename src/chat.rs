@@ -134,10 +134,6 @@ impl Chat {
         self.clients.keys().copied()
     }
 
-    pub fn member_count(&self) -> usize {
-        self.by_name.len()
-    }
-
     pub fn history(&self) -> &History {
         &self.history
     }

@@ -53,10 +53,6 @@ impl Connections {
         self.slab.is_empty()
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
     pub fn get_mut(&mut self, key: usize) -> Option<&mut Connection> {
         self.slab.get_mut(key)
     }
