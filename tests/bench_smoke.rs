@@ -1,9 +1,11 @@
 //! CI smoke test for `charla-bench`: against a real server, a short fan-out and a small connect run finish on
-//! their own, and their JSON reports say every message reached every client.
+//! their own, and their JSON reports say every message reached every client; the same holds against the
+//! tool's own `floor-server`.
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::TestServer;
@@ -13,10 +15,10 @@ use serde_json::Value;
 const RUN_LIMIT: Duration = Duration::from_secs(12);
 
 /// Runs `charla-bench` with `args` plus `--target` and `--json`, and returns its parsed report.
-fn bench(server: &TestServer, args: &[&str]) -> Value {
+fn bench(target: &str, args: &[&str]) -> Value {
     let mut child = Command::new(env!("CARGO_BIN_EXE_charla-bench"))
         .args(args)
-        .args(["--target", &server.addr.to_string(), "--json"])
+        .args(["--target", target, "--json"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -47,7 +49,7 @@ fn a_short_fanout_loses_nothing_and_a_small_connect_gets_everyone_in() {
     let server = TestServer::start(&["--flood-rate", "0"]);
 
     let fanout = bench(
-        &server,
+        &server.addr.to_string(),
         &[
             "fanout",
             "--clients",
@@ -74,9 +76,59 @@ fn a_short_fanout_loses_nothing_and_a_small_connect_gets_everyone_in() {
     assert_eq!(count(&fanout, "/fanout/latency/count"), 20 * 100, "{fanout:#}");
 
     let pid = server.pid().to_string();
-    let connect =
-        bench(&server, &["connect", "--clients", "50", "--concurrency", "10", "--hold", "0.5", "--server-pid", &pid]);
+    let connect = bench(
+        &server.addr.to_string(),
+        &["connect", "--clients", "50", "--concurrency", "10", "--hold", "0.5", "--server-pid", &pid],
+    );
     assert_eq!(count(&connect, "/connect/in_room"), 50, "{connect:#}");
     assert_eq!(count(&connect, "/connect/failed"), 0, "{connect:#}");
     assert!(connect.pointer("/server/rss_kib_all_in").is_some(), "{connect:#}");
+}
+
+/// A `charla-bench floor-server` child, killed (by its PID, through `Child`) when dropped.
+struct FloorServer {
+    child: Child,
+    addr: String,
+}
+
+impl FloorServer {
+    fn start() -> FloorServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_charla-bench"))
+            .args(["floor-server", "--target", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start charla-bench floor-server");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("floor-server stdout");
+        BufReader::new(stdout).read_line(&mut line).expect("read the floor-server's first line");
+        let addr = line.trim_end().rsplit(' ').next().unwrap_or_default().to_owned();
+        let server = FloorServer { child, addr };
+        assert!(line.starts_with("Floor server listening on 127.0.0.1:"), "unexpected first line {line:?}");
+        server
+    }
+}
+
+impl Drop for FloorServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_floor_server_relays_every_message_to_every_client() {
+    let floor = FloorServer::start();
+    let fanout = bench(
+        &floor.addr,
+        &["fanout", "--clients", "10", "--senders", "2", "--closed-loop", "--duration", "1", "--login-timeout", "5"],
+    );
+    assert_eq!(count(&fanout, "/connect/in_room"), 10, "{fanout:#}");
+    let sent = count(&fanout, "/fanout/messages_sent");
+    assert!(sent > 0, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/deliveries_expected"), 10 * sent, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/deliveries_received"), 10 * sent, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/lost"), 0, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/reordered"), 0, "{fanout:#}");
 }

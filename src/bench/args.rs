@@ -41,6 +41,8 @@ pub const MAX_IRC_SIZE: usize = 400;
 #[derive(Debug)]
 pub enum Invocation {
     Run(Plan),
+    /// `floor-server`: serve the yardstick broadcast server on this address.
+    FloorServer(SocketAddr),
     Help,
     Version,
 }
@@ -51,6 +53,7 @@ pub fn help_text() -> String {
 
 Usage: charla-bench connect [OPTIONS]
        charla-bench fanout  [OPTIONS]
+       charla-bench floor-server [--target ADDR:PORT]
 
 connect  opens --clients connections (--concurrency at a time), names each bench-<pid>-<i>, holds them for
          --hold seconds, then leaves. Reports connections per second, the time until all are named, and
@@ -59,6 +62,8 @@ fanout   names --clients clients in one room; --senders of them send stamped mes
          fixed --rate, for --duration seconds; every client records what it receives. Reports messages sent,
          deliveries expected and received, lost, reordered, deliveries per second and delivery latency
          percentiles (HDR histogram). In --rate mode latency counts from each message's scheduled send time.
+floor-server  serves on --target a yardstick to run fanout against: Charla's I/O with none of its chat (it
+         relays every line to everyone named). It shows what the machine allows a single-threaded server.
 
 Options (both scenarios):
   --target ADDR:PORT       server address; loopback only                        [default: {DEFAULT_TARGET}]
@@ -96,6 +101,10 @@ second when stderr is a terminal."
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation, String> {
     use lexopt::prelude::*;
 
+    let args: Vec<OsString> = args.into_iter().collect();
+    if args.first().is_some_and(|a| a == "floor-server") {
+        return parse_floor_server(args.into_iter().skip(1));
+    }
     let mut parser = lexopt::Parser::from_args(args);
     let mut scenario_name: Option<String> = None;
     let mut target = DEFAULT_TARGET.to_owned();
@@ -229,6 +238,24 @@ fn check_fanout(f: &Fanout, protocol: Protocol, clients: usize, threads: usize) 
 }
 
 /// Load goes to this machine only.
+/// `floor-server [--target ADDR:PORT]`: where to listen (port 0 picks a free one); loopback only.
+fn parse_floor_server(args: impl IntoIterator<Item = OsString>) -> Result<Invocation, String> {
+    use lexopt::prelude::*;
+
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut target = DEFAULT_TARGET.to_owned();
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("target") => target = text(&mut parser, "--target")?,
+            Short('h') | Long("help") => return Ok(Invocation::Help),
+            other => return Err(format!("floor-server takes only --target: {}", other.unexpected())),
+        }
+    }
+    let target = parse_target(&target)?;
+    check_loopback(target, &[])?;
+    Ok(Invocation::FloorServer(target))
+}
+
 fn check_loopback(target: SocketAddr, source_ips: &[IpAddr]) -> Result<(), String> {
     if !target.ip().is_loopback() {
         return Err(format!("--target {target} is not a loopback address; charla-bench only loads this machine"));
@@ -329,5 +356,17 @@ mod tests {
         assert!(parse(&["dance"]).is_err());
         assert!(parse(&[]).is_err());
         assert!(matches!(parse(&["--help"]), Ok(Invocation::Help)));
+    }
+
+    #[test]
+    fn floor_server_listens_on_a_loopback_target_only() {
+        let listen = |args: &[&str]| match parse(args) {
+            Ok(Invocation::FloorServer(addr)) => addr.to_string(),
+            other => panic!("expected floor-server, got {other:?}"),
+        };
+        assert_eq!(listen(&["floor-server"]), DEFAULT_TARGET);
+        assert_eq!(listen(&["floor-server", "--target", "[::1]:0"]), "[::1]:0");
+        assert!(parse(&["floor-server", "--target", "10.0.0.1:5555"]).is_err(), "not loopback");
+        assert!(parse(&["floor-server", "--clients", "5"]).is_err(), "a load flag");
     }
 }

@@ -12,6 +12,11 @@ fn main() -> ExitCode {
             println!("{}", args::help_text());
             return ExitCode::SUCCESS;
         }
+        Ok(Invocation::FloorServer(listen)) => {
+            let Err(e) = charla::bench::floor_server::serve(listen);
+            eprintln!("charla-bench floor-server: {e}");
+            return ExitCode::FAILURE;
+        }
         Ok(Invocation::Version) => {
             println!("charla-bench {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;

@@ -1,0 +1,223 @@
+//! `charla-bench floor-server`: the least work a single-threaded broadcast server can do, as a yardstick.
+//!
+//! It speaks just enough of Charla's protocol for `fanout` (asks for a name, welcomes it, relays every later
+//! line to everyone named) through the same I/O as `charla-server`: one mio loop, edge-triggered reads into one
+//! scratch buffer, Charla's line framer, shared payloads, and one vectored write per connection per loop turn.
+//! It has none of the chat: no commands, name checks, history, timestamps, limits or flood control. Measured
+//! with the same tool in the same run, Charla's figures beside this one's show what the chat costs, and this
+//! one's show what the machine allows any single-threaded server.
+//!
+//! It is not a chat server: `/quit` is its only command, a client whose output backs up past a limit is
+//! dropped, and nothing is logged.
+
+use std::convert::Infallible;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::rc::Rc;
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use crate::chat::Payload;
+use crate::framing::{Frame, LineFramer, MAX_LINE_BYTES};
+use crate::output::{Flush, OutputQueue};
+
+const LISTENER: Token = Token(usize::MAX);
+/// Bytes read per `read` call, as `charla-server` reads.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Output a client may have waiting before it is dropped (Charla's default `--max-queue`).
+const MAX_QUEUED_BYTES: usize = 1024 * 1024;
+/// What every relayed line starts with, where Charla's shows the local time.
+const STAMP: &[u8] = b"[00:00] ";
+
+struct Client {
+    socket: TcpStream,
+    framer: LineFramer,
+    /// `None` until the first line, which is the name.
+    name: Option<Rc<[u8]>>,
+    output: OutputQueue,
+    /// In `Floor::dirty` this loop turn.
+    dirty: bool,
+    /// WRITABLE interest is registered (output was blocked).
+    wants_write: bool,
+}
+
+struct Floor {
+    poll: Poll,
+    listener: TcpListener,
+    clients: Slab<Client>,
+    /// Named clients, the recipients of every relayed line.
+    members: Vec<usize>,
+    /// Clients with output queued this loop turn, flushed once each after the events are handled.
+    dirty: Vec<usize>,
+    scratch: Box<[u8]>,
+}
+
+/// Serves on `listen` until the process is stopped; prints `Floor server listening on ADDR` once ready.
+pub fn serve(listen: SocketAddr) -> io::Result<Infallible> {
+    let poll = Poll::new()?;
+    let mut listener = TcpListener::bind(listen).map_err(|e| with_context(e, &format!("binding {listen}")))?;
+    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    println!("Floor server listening on {}", listener.local_addr()?);
+    io::stdout().flush()?;
+    let mut floor = Floor {
+        poll,
+        listener,
+        clients: Slab::new(),
+        members: Vec::new(),
+        dirty: Vec::new(),
+        scratch: vec![0; READ_CHUNK_BYTES].into_boxed_slice(),
+    };
+    let mut events = Events::with_capacity(1024);
+    loop {
+        if let Err(e) = floor.poll.poll(&mut events, None) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(with_context(e, "polling"));
+        }
+        for event in &events {
+            match event.token() {
+                LISTENER => floor.accept_all(),
+                Token(key) => {
+                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        floor.read_from(key);
+                    }
+                    if event.is_writable() {
+                        floor.mark_dirty(key);
+                    }
+                }
+            }
+        }
+        floor.flush_dirty();
+    }
+}
+
+impl Floor {
+    fn accept_all(&mut self) {
+        loop {
+            let (mut socket, _) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // Out of descriptors, or a connection reset before it was accepted: try again on the next event.
+                Err(_) => return,
+            };
+            let entry = self.clients.vacant_entry();
+            let key = entry.key();
+            if socket.set_nodelay(true).is_err()
+                || self.poll.registry().register(&mut socket, Token(key), Interest::READABLE).is_err()
+            {
+                continue;
+            }
+            let mut output = OutputQueue::default();
+            output.push(Payload::from(&b"USERNAME:\n"[..]));
+            entry.insert(Client {
+                socket,
+                framer: LineFramer::new(MAX_LINE_BYTES),
+                name: None,
+                output,
+                dirty: false,
+                wants_write: false,
+            });
+            self.mark_dirty(key);
+        }
+    }
+
+    fn read_from(&mut self, key: usize) {
+        loop {
+            let Some(client) = self.clients.get_mut(key) else { return };
+            let read = match client.socket.read(&mut self.scratch) {
+                Ok(0) => return self.drop_client(key),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return self.drop_client(key),
+            };
+            let mut framer = std::mem::replace(&mut client.framer, LineFramer::new(MAX_LINE_BYTES));
+            let scratch = std::mem::take(&mut self.scratch);
+            let _ = framer.push(&scratch[..read], |frame| {
+                if let Frame::Line(line) = frame {
+                    self.on_line(key, line);
+                }
+                ControlFlow::Continue(())
+            });
+            self.scratch = scratch;
+            if let Some(client) = self.clients.get_mut(key) {
+                client.framer = framer;
+            }
+        }
+    }
+
+    /// The first line names the client; every later one goes to everyone named, the sender included.
+    fn on_line(&mut self, key: usize, line: &[u8]) {
+        let Some(client) = self.clients.get_mut(key) else { return };
+        let Some(name) = client.name.clone() else {
+            client.name = Some(Rc::from(line));
+            client.output.push(Payload::from([b"Welcome ", line, b"!\n"].concat()));
+            self.members.push(key);
+            return self.mark_dirty(key);
+        };
+        if line.starts_with(b"/quit") {
+            return self.drop_client(key);
+        }
+        let payload = Payload::from([STAMP, &name, b": ", line, b"\n"].concat());
+        for &recipient in &self.members {
+            let member = &mut self.clients[recipient];
+            member.output.push(Rc::clone(&payload));
+            if !member.dirty {
+                member.dirty = true;
+                self.dirty.push(recipient);
+            }
+        }
+    }
+
+    fn mark_dirty(&mut self, key: usize) {
+        if let Some(client) = self.clients.get_mut(key).filter(|c| !c.dirty) {
+            client.dirty = true;
+            self.dirty.push(key);
+        }
+    }
+
+    fn flush_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for key in dirty.drain(..) {
+            let Some(client) = self.clients.get_mut(key) else { continue };
+            client.dirty = false;
+            let flushed = match client.output.flush_to(&mut client.socket) {
+                Ok(flushed) => flushed,
+                Err(_) => {
+                    self.drop_client(key);
+                    continue;
+                }
+            };
+            let wants_write = flushed == Flush::Blocked;
+            if wants_write && client.output.queued_bytes() > MAX_QUEUED_BYTES {
+                self.drop_client(key);
+                continue;
+            }
+            if wants_write != client.wants_write {
+                client.wants_write = wants_write;
+                let interest = if wants_write { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+                if self.poll.registry().reregister(&mut client.socket, Token(key), interest).is_err() {
+                    self.drop_client(key);
+                }
+            }
+        }
+        self.dirty = dirty;
+    }
+
+    fn drop_client(&mut self, key: usize) {
+        if let Some(mut client) = self.clients.try_remove(key) {
+            let _ = self.poll.registry().deregister(&mut client.socket);
+            if client.name.is_some() {
+                self.members.retain(|&member| member != key);
+            }
+        }
+    }
+}
+
+fn with_context(e: io::Error, doing: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("{doing}: {e}"))
+}
