@@ -23,10 +23,9 @@ use slab::Slab;
 use crate::chat::Payload;
 use crate::framing::{Frame, LineFramer, MAX_LINE_BYTES};
 use crate::output::{Flush, OutputQueue};
+use crate::server::READ_CHUNK_BYTES;
 
 const LISTENER: Token = Token(usize::MAX);
-/// Bytes read per `read` call, as `charla-server` reads.
-const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// Output a client may have waiting before it is dropped (Charla's default `--max-queue`).
 const MAX_QUEUED_BYTES: usize = 1024 * 1024;
 /// What every relayed line starts with, where Charla's shows the local time.
