@@ -237,7 +237,6 @@ fn check_fanout(f: &Fanout, protocol: Protocol, clients: usize, threads: usize) 
     Ok(())
 }
 
-/// Load goes to this machine only.
 /// `floor-server [--target ADDR:PORT]`: where to listen (port 0 picks a free one); loopback only.
 fn parse_floor_server(args: impl IntoIterator<Item = OsString>) -> Result<Invocation, String> {
     use lexopt::prelude::*;
@@ -256,6 +255,7 @@ fn parse_floor_server(args: impl IntoIterator<Item = OsString>) -> Result<Invoca
     Ok(Invocation::FloorServer(target))
 }
 
+/// Load goes to this machine only.
 fn check_loopback(target: SocketAddr, source_ips: &[IpAddr]) -> Result<(), String> {
     if !target.ip().is_loopback() {
         return Err(format!("--target {target} is not a loopback address; charla-bench only loads this machine"));
