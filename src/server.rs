@@ -37,7 +37,7 @@ const SIGNALS: Token = Token(usize::MAX - 1);
 const SAVE_DONE: Token = Token(usize::MAX - 2);
 
 /// Readiness events taken from the kernel per poll.
-const EVENTS_PER_POLL: usize = 1024;
+pub const EVENTS_PER_POLL: usize = 1024;
 /// The loop's one read buffer, shared by all connections: bytes per `read` call.
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Bytes read from one connection per turn before others get theirs; a flooding client cannot starve the loop.

@@ -15,32 +15,31 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::rc::Rc;
+use std::time::Instant;
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::chat::Payload;
+use crate::config::DEFAULT_MAX_QUEUE_BYTES;
+use crate::connection::Connection;
+use crate::flood::{FloodLimit, TokenBucket};
 use crate::framing::{Frame, LineFramer, MAX_LINE_BYTES};
-use crate::output::{Flush, OutputQueue};
-use crate::server::READ_CHUNK_BYTES;
+use crate::output::Flush;
+use crate::server::{EVENTS_PER_POLL, READ_CHUNK_BYTES};
 
 const LISTENER: Token = Token(usize::MAX);
-/// Output a client may have waiting before it is dropped (Charla's default `--max-queue`).
-const MAX_QUEUED_BYTES: usize = 1024 * 1024;
 /// What every relayed line starts with, where Charla's shows the local time.
 const STAMP: &[u8] = b"[00:00] ";
 
 struct Client {
-    socket: TcpStream,
-    framer: LineFramer,
+    /// Charla's connection, of which only the socket, framer and output queue are used here.
+    conn: Connection,
     /// `None` until the first line, which is the name.
     name: Option<Rc<[u8]>>,
-    output: OutputQueue,
     /// In `Floor::dirty` this loop turn.
     dirty: bool,
-    /// WRITABLE interest is registered (output was blocked).
-    wants_write: bool,
 }
 
 struct Floor {
@@ -69,7 +68,7 @@ pub fn serve(listen: SocketAddr) -> io::Result<Infallible> {
         dirty: Vec::new(),
         scratch: vec![0; READ_CHUNK_BYTES].into_boxed_slice(),
     };
-    let mut events = Events::with_capacity(1024);
+    let mut events = Events::with_capacity(EVENTS_PER_POLL);
     loop {
         if let Err(e) = floor.poll.poll(&mut events, None) {
             if e.kind() == io::ErrorKind::Interrupted {
@@ -97,7 +96,7 @@ pub fn serve(listen: SocketAddr) -> io::Result<Infallible> {
 impl Floor {
     fn accept_all(&mut self) {
         loop {
-            let (mut socket, _) = match self.listener.accept() {
+            let (socket, peer) = match self.listener.accept() {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // Out of descriptors, or a connection reset before it was accepted: try again on the next event.
@@ -105,21 +104,14 @@ impl Floor {
             };
             let entry = self.clients.vacant_entry();
             let key = entry.key();
-            if socket.set_nodelay(true).is_err()
-                || self.poll.registry().register(&mut socket, Token(key), Interest::READABLE).is_err()
-            {
+            let unlimited = FloodLimit { rate: 0, burst: 0 };
+            let bucket = TokenBucket::new(unlimited, Instant::now());
+            let mut conn = Connection::new(socket, peer, LineFramer::new(MAX_LINE_BYTES), bucket, 0);
+            if conn.socket.set_nodelay(true).is_err() || conn.register(self.poll.registry(), Token(key)).is_err() {
                 continue;
             }
-            let mut output = OutputQueue::default();
-            output.push(Payload::from(&b"USERNAME:\n"[..]));
-            entry.insert(Client {
-                socket,
-                framer: LineFramer::new(MAX_LINE_BYTES),
-                name: None,
-                output,
-                dirty: false,
-                wants_write: false,
-            });
+            conn.output.push(Payload::from(&b"USERNAME:\n"[..]));
+            entry.insert(Client { conn, name: None, dirty: false });
             self.mark_dirty(key);
         }
     }
@@ -127,14 +119,14 @@ impl Floor {
     fn read_from(&mut self, key: usize) {
         loop {
             let Some(client) = self.clients.get_mut(key) else { return };
-            let read = match client.socket.read(&mut self.scratch) {
+            let read = match client.conn.socket.read(&mut self.scratch) {
                 Ok(0) => return self.drop_client(key),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return self.drop_client(key),
             };
-            let mut framer = std::mem::replace(&mut client.framer, LineFramer::new(MAX_LINE_BYTES));
+            let mut framer = std::mem::replace(&mut client.conn.framer, LineFramer::new(MAX_LINE_BYTES));
             let scratch = std::mem::take(&mut self.scratch);
             let _ = framer.push(&scratch[..read], |frame| {
                 if let Frame::Line(line) = frame {
@@ -144,7 +136,7 @@ impl Floor {
             });
             self.scratch = scratch;
             if let Some(client) = self.clients.get_mut(key) {
-                client.framer = framer;
+                client.conn.framer = framer;
             }
         }
     }
@@ -154,7 +146,7 @@ impl Floor {
         let Some(client) = self.clients.get_mut(key) else { return };
         let Some(name) = client.name.clone() else {
             client.name = Some(Rc::from(line));
-            client.output.push(Payload::from([b"Welcome ", line, b"!\n"].concat()));
+            client.conn.output.push(Payload::from([b"Welcome ", line, b"!\n"].concat()));
             self.members.push(key);
             return self.mark_dirty(key);
         };
@@ -164,7 +156,7 @@ impl Floor {
         let payload = Payload::from([STAMP, &name, b": ", line, b"\n"].concat());
         for &recipient in &self.members {
             let member = &mut self.clients[recipient];
-            member.output.push(Rc::clone(&payload));
+            member.conn.output.push(Rc::clone(&payload));
             if !member.dirty {
                 member.dirty = true;
                 self.dirty.push(recipient);
@@ -184,24 +176,13 @@ impl Floor {
         for key in dirty.drain(..) {
             let Some(client) = self.clients.get_mut(key) else { continue };
             client.dirty = false;
-            let flushed = match client.output.flush_to(&mut client.socket) {
-                Ok(flushed) => flushed,
-                Err(_) => {
-                    self.drop_client(key);
-                    continue;
-                }
+            let give_up = match client.conn.flush(self.poll.registry(), Token(key)) {
+                Ok(Flush::Done) => false,
+                Ok(Flush::Blocked) => client.conn.output.queued_bytes() > DEFAULT_MAX_QUEUE_BYTES,
+                Err(_) => true,
             };
-            let wants_write = flushed == Flush::Blocked;
-            if wants_write && client.output.queued_bytes() > MAX_QUEUED_BYTES {
+            if give_up {
                 self.drop_client(key);
-                continue;
-            }
-            if wants_write != client.wants_write {
-                client.wants_write = wants_write;
-                let interest = if wants_write { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-                if self.poll.registry().reregister(&mut client.socket, Token(key), interest).is_err() {
-                    self.drop_client(key);
-                }
             }
         }
         self.dirty = dirty;
@@ -209,7 +190,7 @@ impl Floor {
 
     fn drop_client(&mut self, key: usize) {
         if let Some(mut client) = self.clients.try_remove(key) {
-            let _ = self.poll.registry().deregister(&mut client.socket);
+            let _ = self.poll.registry().deregister(&mut client.conn.socket);
             if client.name.is_some() {
                 self.members.retain(|&member| member != key);
             }
