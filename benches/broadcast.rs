@@ -5,11 +5,10 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use charla::catalog::{HourMinute, Lang};
-use charla::chat::{Chat, ChatConfig, DEFAULT_LOGIN_TIMEOUT, DEFAULT_NOTICE_LIMIT, Effect, Now, Recipients};
-use charla::framing::MAX_LINE_BYTES;
-use charla::history::{DEFAULT_HISTORY_SIZE, History};
-use charla::output::OutputQueue;
+use charla::core::catalog::HourMinute;
+use charla::core::chat::{Chat, ChatConfig, Effect, Now};
+use charla::core::history::History;
+use charla::server::output::OutputQueue;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const USERS: usize = 1000;
@@ -24,15 +23,8 @@ fn now() -> Now {
 
 /// A chat with `USERS` named users, ids 0..USERS, and every join notice already taken.
 fn full_room() -> Chat {
-    let config = ChatConfig {
-        lang: Lang::En,
-        login_timeout: DEFAULT_LOGIN_TIMEOUT,
-        local_clock: fixed_clock,
-        max_line_bytes: MAX_LINE_BYTES,
-        idle_timeout: None,
-        notice_limit: DEFAULT_NOTICE_LIMIT,
-    };
-    let mut chat = Chat::new(config, History::new(DEFAULT_HISTORY_SIZE));
+    let config = ChatConfig::default();
+    let mut chat = Chat::new(config.clone(), fixed_clock, History::new(config.history_size));
     let mut effects = Vec::new();
     for id in 0..USERS {
         chat.connect(id, now());
@@ -47,14 +39,7 @@ fn full_room() -> Chat {
 fn apply(chat: &Chat, effects: &mut Vec<Effect>, queues: &mut [OutputQueue]) {
     for effect in effects.drain(..) {
         let Effect::Send { to, payload } = effect else { continue };
-        match to {
-            Recipients::One(id) => queues[id].push(payload.clone()),
-            Recipients::Members => chat.members().for_each(|id| queues[id].push(payload.clone())),
-            Recipients::MembersExcept(except) => {
-                chat.members().filter(|&id| id != except).for_each(|id| queues[id].push(payload.clone()))
-            }
-            Recipients::Everyone => chat.clients().for_each(|id| queues[id].push(payload.clone())),
-        }
+        chat.for_each_recipient(to, |id| queues[id].push(payload.clone()));
     }
 }
 

@@ -3,7 +3,7 @@
 use std::hint::black_box;
 use std::ops::ControlFlow;
 
-use charla::framing::{Frame, LineFramer, MAX_LINE_BYTES};
+use charla::server::framing::{Frame, LineFramer, MAX_LINE_BYTES};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// Bytes framed per iteration.

@@ -3,8 +3,8 @@
 
 use std::hint::black_box;
 
-use charla::history::{History, StoredMessage};
-use charla::history_file;
+use charla::core::history::{History, StoredMessage};
+use charla::server::history_file;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 fn filled(messages: usize) -> History {
@@ -26,9 +26,9 @@ fn history(c: &mut Criterion) {
     for messages in [50, 10_000] {
         let history = filled(messages);
         group.bench_with_input(BenchmarkId::new("save", messages), &history, |b, history| {
-            b.iter(|| history_file::save(&path, &history.to_json()).expect("save history"))
+            b.iter(|| history_file::save(&path, &history.to_json().expect("serialise history")).expect("save history"))
         });
-        history_file::save(&path, &history.to_json()).expect("save history");
+        history_file::save(&path, &history.to_json().expect("serialise history")).expect("save history");
         group.bench_with_input(BenchmarkId::new("load", messages), &messages, |b, &messages| {
             b.iter(|| {
                 let (loaded, _) = history_file::load(&path, messages, 0).expect("load history");

@@ -1,26 +1,18 @@
 //! Charla: a small, fast, dependable multi-user chat server over TCP, in one single-threaded event loop.
 //!
-//! The chat logic lives in a sans-I/O core ([`chat`]) fed by a thin `mio` event loop ([`server`]). See
-//! `docs/ARCHITECTURE.md` for the path of a line through these modules. The `charla` client lives in
-//! [`client`].
+//! The tree shows the layers (see `docs/ARCHITECTURE.md` for the path of a line through them):
+//!
+//! - [`core`]: the chat itself (users, names, commands, history, every line in both languages) as a sans-I/O
+//!   state machine: events in, effects out; no sockets, files or clock.
+//! - [`server`]: the one `mio` event loop and everything that touches sockets, files, signals and time; it
+//!   feeds the core and carries out its effects.
+//! - [`client`]: the `charla` command-line client.
+//! - [`bench`]: `charla-bench`, the load tool.
 
 pub mod bench;
-pub mod catalog;
-pub mod chat;
 pub mod client;
-pub mod clock;
-pub mod command;
-pub mod config;
-pub mod connection;
-pub mod connections;
-pub mod flags;
-pub mod flood;
-pub mod framing;
-pub mod history;
-pub mod history_file;
-pub mod history_saver;
-pub mod limits;
-pub mod names;
-pub mod output;
-pub mod per_ip;
+pub mod core;
 pub mod server;
+
+mod error;
+mod flags;

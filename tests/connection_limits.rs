@@ -99,7 +99,7 @@ fn the_soft_open_files_limit_is_raised_to_the_hard_limit_at_start_up() {
 fn an_accept_burst_of_thousands_is_served() {
     const CLIENTS: usize = 3000;
     // This test holds 3,000 sockets itself; a soft limit of 1,024 (common) would stop it first.
-    let limit = charla::limits::raise_open_files_limit().expect("read the open-files limit");
+    let limit = charla::server::limits::raise_open_files_limit().expect("read the open-files limit");
     assert!(limit > CLIENTS as u64 + 100, "open-files hard limit {limit} is too low for this test");
     let server = TestServer::start(&[]);
     let mut clients: Vec<TestClient> = (0..CLIENTS).map(|_| server.connect()).collect();

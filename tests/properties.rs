@@ -6,9 +6,9 @@
 
 use std::ops::ControlFlow;
 
-use charla::command::{Command, Input, parse_input};
-use charla::framing::{Frame, LineFramer, MAX_LINE_BYTES};
-use charla::history::{History, StoredMessage};
+use charla::core::command::{Command, Input, parse_input};
+use charla::core::history::{History, StoredMessage};
+use charla::server::framing::{Frame, LineFramer, MAX_LINE_BYTES};
 use proptest::prelude::*;
 
 /// A frame as the tests record it: `Some(line)` or `None` for a too-long report.
@@ -224,7 +224,7 @@ proptest! {
             history.push(StoredMessage { ts, user, text });
         }
         let saved: Vec<StoredMessage> = history.iter().cloned().collect();
-        let loaded = History::from_json(&history.to_json(), loaded_capacity).expect("our own output loads");
+        let loaded = History::from_json(&history.to_json().expect("serialise"), loaded_capacity).expect("our own output loads");
         let newest = &saved[saved.len().saturating_sub(loaded_capacity)..];
         prop_assert_eq!(loaded.iter().cloned().collect::<Vec<_>>(), newest);
     }

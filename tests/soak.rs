@@ -102,7 +102,7 @@ fn churn_quick_200_churners_20_chatters() {
 
 fn run(scenario: Scenario) {
     // This process holds thousands of client sockets: raise its soft open-files limit to the hard limit.
-    charla::limits::raise_open_files_limit().expect("raise the open-files limit");
+    charla::server::limits::raise_open_files_limit().expect("raise the open-files limit");
     let seed = std::env::var("CHARLA_SOAK_SEED").map_or_else(|_| time_seed(), |s| s.parse().expect("a u64 seed"));
     println!("seed {seed} (set CHARLA_SOAK_SEED to replay)");
     let server = TestServer::start(&["--flood-rate", "0", "--notice-limit", "0", "--max-clients", "20000"]);

@@ -1,7 +1,7 @@
 //! Command parsing: any line parses to something, and what it returns is made of the line's own parts.
 #![no_main]
 
-use charla::command::{Command, Input, parse_input};
+use charla::core::command::{Command, Input, parse_input};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|line: &str| {

@@ -7,7 +7,7 @@
 
 use std::ops::ControlFlow;
 
-use charla::framing::{Frame, LineFramer, MAX_LINE_BYTES};
+use charla::server::framing::{Frame, LineFramer, MAX_LINE_BYTES};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

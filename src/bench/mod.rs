@@ -7,14 +7,13 @@
 //! dialect through [`protocol`] and carry [`message`] texts; [`stats`] merges what the workers measured and
 //! [`report`] prints it, while [`progress`] keeps a live line on a terminal.
 //!
-//! [`floor_server`] is the yardstick to point the tool at instead of a chat server: Charla's I/O, none of its
-//! chat.
+//! `charla-bench floor-server` launches [`crate::server::floor`], the yardstick to point the tool at instead of a
+//! chat server: Charla's I/O, none of its chat.
 //!
 //! Load goes to loopback addresses only: [`args`] refuses any other target or source address.
 
 pub mod args;
 pub mod client;
-pub mod floor_server;
 pub mod message;
 pub mod plan;
 pub mod procstat;

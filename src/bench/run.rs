@@ -35,7 +35,7 @@ struct Samples {
 
 pub fn run(plan: Plan) -> Result<Report, String> {
     let mut warnings = Vec::new();
-    let open_files_limit = crate::limits::raise_open_files_limit()
+    let open_files_limit = crate::server::limits::raise_open_files_limit()
         .map_err(|e| format!("cannot read or raise the open-files limit: {e}"))?;
     if open_files_limit < plan.clients as u64 + SPARE_FILES {
         warnings.push(format!(

@@ -7,14 +7,16 @@ use std::net::{IpAddr, SocketAddr};
 use mio::net::TcpStream;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use crate::error::Context;
+
 /// Starts connecting to `target`, from `source` if given. The connect completes later: the socket becomes
 /// writable, and [`connect_result`] says how it went.
 pub fn start_connect(target: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
     let socket = Socket::new(Domain::for_address(target), Type::STREAM, Some(Protocol::TCP))
-        .map_err(|e| context(e, "cannot create a socket"))?;
-    socket.set_nonblocking(true).map_err(|e| context(e, "cannot make a socket non-blocking"))?;
+        .context("cannot create a socket")?;
+    socket.set_nonblocking(true).context("cannot make a socket non-blocking")?;
     // Small messages should leave at once, as a chat client's would.
-    socket.set_tcp_nodelay(true).map_err(|e| context(e, "cannot set TCP_NODELAY"))?;
+    socket.set_tcp_nodelay(true).context("cannot set TCP_NODELAY")?;
     if let Some(ip) = source {
         if ip.is_ipv4() {
             // Pick the source port at connect time, per destination: many more connections per source address
@@ -23,7 +25,7 @@ pub fn start_connect(target: SocketAddr, source: Option<IpAddr>) -> io::Result<T
         }
         socket
             .bind(&SockAddr::from(SocketAddr::new(ip, 0)))
-            .map_err(|e| context(e, &format!("cannot bind to source address {ip}")))?;
+            .with_context(|| format!("cannot bind to source address {ip}"))?;
     }
     match socket.connect(&SockAddr::from(target)) {
         Ok(()) => {}
@@ -60,10 +62,6 @@ fn set_bind_address_no_port(socket: &Socket) {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
     }
-}
-
-fn context(e: io::Error, what: &str) -> io::Error {
-    io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 /// A failure cause short enough to count by: the OS error's name where there is one.

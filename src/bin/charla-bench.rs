@@ -13,7 +13,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Invocation::FloorServer(listen)) => {
-            let Err(e) = charla::bench::floor_server::serve(listen);
+            let Err(e) = charla::server::floor::serve(listen);
             eprintln!("charla-bench floor-server: {e}");
             return ExitCode::FAILURE;
         }

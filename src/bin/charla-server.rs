@@ -3,10 +3,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use charla::catalog::Text;
-use charla::config::{self, Invocation};
-use charla::server::Server;
-use charla::{clock, limits};
+use charla::core::catalog::Text;
+use charla::server::config::{self, Invocation};
+use charla::server::{Server, clock, limits};
 
 fn main() -> ExitCode {
     let config = match config::parse_args(std::env::args_os().skip(1)) {
@@ -39,7 +38,7 @@ fn main() -> ExitCode {
         Ok(_) => {}
         Err(e) => log::warn!("cannot read or raise the open-files limit: {e}"),
     }
-    let lang = config.lang;
+    let lang = config.chat.lang;
     let server = match Server::bind(config) {
         Ok(server) => server,
         Err(e) => {

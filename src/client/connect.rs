@@ -4,7 +4,7 @@ use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::catalog::{Lang, Text};
+use crate::core::catalog::{Lang, Text};
 
 /// How long one connection attempt (to one resolved address) may take before it counts as unanswered.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

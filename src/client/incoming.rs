@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use crate::catalog::{HourMinute, Lang, Text};
+use crate::core::catalog::{HourMinute, Lang, Text};
 
 /// Stands for a name when rendering patterns. A control character: the server never sends one.
 const PLACEHOLDER: &str = "\u{1}";

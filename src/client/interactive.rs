@@ -5,12 +5,12 @@
 use rustyline::error::ReadlineError;
 use rustyline::{Config, DefaultEditor, ExternalPrinter};
 
-use crate::catalog::{Lang, Text};
 use crate::client::events::Event;
 use crate::client::leave;
 use crate::client::login::{Answer, Login};
 use crate::client::reader::{Sink, StdoutSink};
 use crate::client::session::{Next, Outcome, Session, TICK};
+use crate::core::catalog::{Lang, Text};
 
 /// The line editor, used by the main thread.
 pub struct Terminal {

@@ -22,7 +22,6 @@ pub mod session;
 use std::io::{self, IsTerminal};
 use std::sync::mpsc;
 
-use crate::catalog::Text;
 use crate::client::interactive::Terminal;
 use crate::client::interrupt::Interrupts;
 use crate::client::login::Login;
@@ -32,6 +31,7 @@ use crate::client::paint::Painter;
 use crate::client::reader::{Sink, StdoutSink};
 use crate::client::screen::Screen;
 use crate::client::session::{Outcome, Session};
+use crate::core::catalog::Text;
 
 /// Exit status after the user left (`/quit`, Ctrl+D, Ctrl+C, the end of scripted input).
 pub const EXIT_LEFT: u8 = 0;

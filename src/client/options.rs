@@ -2,9 +2,9 @@
 
 use std::ffi::{OsStr, OsString};
 
-use crate::catalog::Lang;
 use crate::client::leave::GOODBYE_WAIT;
 use crate::client::scripted::QUIET_PERIOD;
+use crate::core::catalog::Lang;
 use crate::flags::text;
 
 /// The server's host unless `--host` says otherwise.

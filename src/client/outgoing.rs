@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::net::TcpStream;
 
-use crate::command::{Command, Input, parse_input};
+use crate::core::command::{Command, Input, parse_input};
 
 /// The writing half of the connection.
 #[derive(Debug)]

@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 use std::hash::{Hash, Hasher};
 
 use crate::client::incoming::{Incoming, Kind};
-use crate::names::NameKey;
+use crate::core::names::NameKey;
 
 /// The foreground colours names are drawn in (ANSI SGR codes): the normal and bright ones, without black,
 /// white and grey, which vanish on some backgrounds.

@@ -8,11 +8,11 @@ use std::sync::mpsc::Sender;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::catalog::{Lang, Text};
 use crate::client::events::Event;
 use crate::client::leave::{self, GOODBYE_WAIT};
 use crate::client::login::{Answer, Login};
 use crate::client::session::{Next, Outcome, Session, TICK};
+use crate::core::catalog::{Lang, Text};
 
 /// Once standard input has ended, how long nothing must arrive from the server before the client leaves.
 pub const QUIET_PERIOD: Duration = Duration::from_secs(1);

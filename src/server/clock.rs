@@ -4,8 +4,8 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::catalog::HourMinute;
-use crate::chat::Now;
+use crate::core::catalog::HourMinute;
+use crate::core::chat::Now;
 
 /// The current moment on both clocks.
 pub fn now() -> Now {

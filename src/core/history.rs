@@ -1,6 +1,6 @@
 //! The history ring: the last N public messages, and their JSON form on disk.
 //!
-//! Plain data and codec only; writing the file safely is `history_file`'s job.
+//! Plain data and codec only; writing the file safely is the server's job (`server::history_file`).
 
 use std::collections::VecDeque;
 
@@ -95,11 +95,11 @@ impl History {
         self.revision
     }
 
-    /// The file form: `{"version": 1, "messages": [{"ts": .., "user": .., "text": ..}, ..]}`.
-    pub fn to_json(&self) -> Vec<u8> {
+    /// The file form: `{"version": 1, "messages": [{"ts": .., "user": .., "text": ..}, ..]}`. An error here
+    /// (which plain strings and integers should never cause) is returned, never turned into an empty file.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         let file = FileRef { version: FORMAT_VERSION, messages: &self.messages };
-        // Serialising plain strings and integers into memory cannot fail.
-        serde_json::to_vec(&file).unwrap_or_default()
+        serde_json::to_vec(&file)
     }
 
     /// Reads the file form, keeping the newest `capacity` messages.
@@ -148,7 +148,7 @@ mod tests {
         for i in 0..4 {
             history.push(message(i));
         }
-        let json = history.to_json();
+        let json = history.to_json().expect("serialise");
         assert!(json.starts_with(br#"{"version":1,"messages":[{"ts":1700000000000,"user":"user0","text":"text 0"}"#));
         let loaded = History::from_json(&json, 2).expect("own output parses");
         assert_eq!(loaded.iter().cloned().collect::<Vec<_>>(), vec![message(2), message(3)]);

@@ -4,12 +4,11 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::catalog::Lang;
-use crate::chat::{DEFAULT_LOGIN_TIMEOUT, DEFAULT_NOTICE_LIMIT};
+use crate::core::chat::{ChatConfig, DEFAULT_LOGIN_TIMEOUT, DEFAULT_NOTICE_LIMIT};
+use crate::core::history::DEFAULT_HISTORY_SIZE;
 use crate::flags::{number, text};
-use crate::flood::{DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE, FloodLimit};
-use crate::history::DEFAULT_HISTORY_SIZE;
-use crate::per_ip::{Cidr, DEFAULT_MAX_PER_IP, DEFAULT_TRUSTED};
+use crate::server::flood::{DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE, FloodLimit};
+use crate::server::per_ip::{Cidr, DEFAULT_MAX_PER_IP, DEFAULT_TRUSTED};
 
 /// Where the server listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5555";
@@ -22,25 +21,22 @@ pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
 /// The most bytes queued for one slow client before it is disconnected: 1 MiB.
 pub const DEFAULT_MAX_QUEUE_BYTES: usize = 1 << 20;
 
+/// The server's settings: where it listens, the files it writes, the limits its loop enforces, and the chat's
+/// own settings, which it hands to the core whole.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub history_file: PathBuf,
-    pub history_size: usize,
     pub save_interval: Duration,
-    pub lang: Lang,
     pub max_clients: usize,
     pub max_queue_bytes: usize,
-    pub login_timeout: Duration,
-    /// Named users who send nothing for this long are disconnected; `None` keeps them forever.
-    pub idle_timeout: Option<Duration>,
     /// Connections from one untrusted address; 0 means no cap.
     pub max_per_ip: u32,
     /// Networks exempt from `max_per_ip`.
     pub trusted: Vec<Cidr>,
     pub flood: FloodLimit,
-    /// Join and leave notices are sent only while at most this many users are online.
-    pub notice_limit: usize,
+    /// Everything the chat core is told: language, timeouts, notices, history size, line length.
+    pub chat: ChatConfig,
 }
 
 impl Default for ServerConfig {
@@ -48,17 +44,13 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 5555)),
             history_file: PathBuf::from(DEFAULT_HISTORY_FILE),
-            history_size: DEFAULT_HISTORY_SIZE,
             save_interval: DEFAULT_SAVE_INTERVAL,
-            lang: Lang::En,
             max_clients: DEFAULT_MAX_CLIENTS,
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
-            login_timeout: DEFAULT_LOGIN_TIMEOUT,
-            idle_timeout: None,
             max_per_ip: DEFAULT_MAX_PER_IP,
             trusted: default_trusted(),
             flood: FloodLimit { rate: DEFAULT_FLOOD_RATE, burst: DEFAULT_FLOOD_BURST },
-            notice_limit: DEFAULT_NOTICE_LIMIT,
+            chat: ChatConfig::default(),
         }
     }
 }
@@ -115,15 +107,15 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
         match arg {
             Long("listen") => config.listen = parse_addr(&text(&mut parser, "--listen")?)?,
             Long("history-file") => config.history_file = parser.value().map_err(|e| e.to_string())?.into(),
-            Long("history-size") => config.history_size = number(&mut parser, "--history-size")?,
+            Long("history-size") => config.chat.history_size = number(&mut parser, "--history-size")?,
             Long("save-interval") => config.save_interval = seconds(&mut parser, "--save-interval", 1)?,
-            Long("lang") => config.lang = text(&mut parser, "--lang")?.parse()?,
+            Long("lang") => config.chat.lang = text(&mut parser, "--lang")?.parse()?,
             Long("max-clients") => config.max_clients = number(&mut parser, "--max-clients")?,
             Long("max-queue") => config.max_queue_bytes = number(&mut parser, "--max-queue")?,
-            Long("login-timeout") => config.login_timeout = seconds(&mut parser, "--login-timeout", 1)?,
+            Long("login-timeout") => config.chat.login_timeout = seconds(&mut parser, "--login-timeout", 1)?,
             Long("idle-timeout") => {
                 let idle = seconds(&mut parser, "--idle-timeout", 0)?;
-                config.idle_timeout = (!idle.is_zero()).then_some(idle);
+                config.chat.idle_timeout = (!idle.is_zero()).then_some(idle);
             }
             Long("max-per-ip") => config.max_per_ip = number(&mut parser, "--max-per-ip")?,
             Long("trusted") => {
@@ -135,7 +127,7 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             }
             Long("flood-rate") => config.flood.rate = number(&mut parser, "--flood-rate")?,
             Long("flood-burst") => config.flood.burst = number(&mut parser, "--flood-burst")?,
-            Long("notice-limit") => config.notice_limit = number(&mut parser, "--notice-limit")?,
+            Long("notice-limit") => config.chat.notice_limit = number(&mut parser, "--notice-limit")?,
             Short('h') | Long("help") => return Ok(Invocation::Help),
             Short('V') | Long("version") => return Ok(Invocation::Version),
             other => return Err(other.unexpected().to_string()),
@@ -170,6 +162,7 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::catalog::Lang;
 
     fn parse(args: &[&str]) -> Result<Invocation, String> {
         parse_args(args.iter().map(std::ffi::OsString::from))
@@ -179,13 +172,13 @@ mod tests {
     fn defaults_without_flags() {
         let Ok(Invocation::Run(config)) = parse(&[]) else { panic!("no flags must run") };
         assert_eq!(config.listen, "127.0.0.1:5555".parse().expect("literal"));
-        assert_eq!(config.history_size, 50);
-        assert_eq!(config.lang, Lang::En);
+        assert_eq!(config.chat.history_size, 50);
+        assert_eq!(config.chat.lang, Lang::En);
         assert_eq!(config.max_queue_bytes, 1 << 20);
         assert_eq!(config.max_per_ip, 16);
         assert_eq!(config.trusted.len(), 2, "127.0.0.1/32 and ::1/128");
         assert_eq!(config.flood, FloodLimit { rate: DEFAULT_FLOOD_RATE, burst: DEFAULT_FLOOD_BURST });
-        assert_eq!(config.idle_timeout, None);
+        assert_eq!(config.chat.idle_timeout, None);
     }
 
     #[test]
@@ -227,14 +220,14 @@ mod tests {
             panic!("valid flags must run")
         };
         assert_eq!(config.listen, "[::1]:0".parse().expect("literal"));
-        assert_eq!(config.lang, Lang::Es);
-        assert_eq!(config.history_size, 7);
+        assert_eq!(config.chat.lang, Lang::Es);
+        assert_eq!(config.chat.history_size, 7);
         assert_eq!(config.save_interval, Duration::from_secs(3));
         assert_eq!(config.history_file, PathBuf::from("/tmp/h.json"));
         assert_eq!(config.max_clients, 9);
         assert_eq!(config.max_queue_bytes, 4096);
-        assert_eq!(config.login_timeout, Duration::from_secs(5));
-        assert_eq!(config.idle_timeout, Some(Duration::from_secs(600)));
+        assert_eq!(config.chat.login_timeout, Duration::from_secs(5));
+        assert_eq!(config.chat.idle_timeout, Some(Duration::from_secs(600)));
         assert_eq!(config.max_per_ip, 0);
         assert_eq!(config.flood, FloodLimit { rate: 0, burst: 3 });
     }

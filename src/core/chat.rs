@@ -6,15 +6,15 @@
 //! [`Chat::handle_timeout`] call, so tests drive it with simulated time and no sleeps.
 
 use std::borrow::Cow;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::catalog::{HourMinute, Lang, Text};
-use crate::command::{Command, Input, parse_input};
-use crate::history::{History, StoredMessage};
-use crate::names::{Name, NameError, NameKey};
+use crate::core::catalog::{HourMinute, Lang, Text};
+use crate::core::command::{Command, Input, parse_input};
+use crate::core::deadlines::DeadlineHeap;
+use crate::core::history::{DEFAULT_HISTORY_SIZE, History, StoredMessage};
+use crate::core::names::{Name, NameError, NameKey};
 
 /// Identifies one connection; the event loop uses its connection-table key.
 pub type ClientId = usize;
@@ -26,6 +26,9 @@ pub type Payload = Rc<[u8]>;
 /// Converts a Unix time in milliseconds to the local time of day shown in `[HH:MM]` stamps.
 pub type LocalClock = fn(unix_ms: i64) -> HourMinute;
 
+/// The longest line accepted, in bytes, not counting its terminator. The server's framer enforces it; the core
+/// quotes it in the error a longer line gets.
+pub const MAX_LINE_BYTES: usize = 4096;
 /// The default time a connection may take to choose a name before it is closed.
 pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Join and leave notices are sent only while at most this many users are online: in a small room they say who
@@ -63,17 +66,35 @@ pub enum Effect {
     Close(ClientId),
 }
 
-#[derive(Debug, Clone)]
+/// The chat's settings: everything the core needs to know, and nothing about sockets or files. The server's
+/// configuration holds one of these, so a new chat setting touches only the flags and the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatConfig {
+    /// The language of the lines sent to users.
     pub lang: Lang,
+    /// Time a connection has to choose a name before it is closed.
     pub login_timeout: Duration,
-    pub local_clock: LocalClock,
-    /// The limit the framer enforces, quoted in the error a too-long line gets.
-    pub max_line_bytes: usize,
     /// Named users silent for this long are disconnected; `None` keeps them.
     pub idle_timeout: Option<Duration>,
     /// Join and leave notices go out only while at most this many users are online.
     pub notice_limit: usize,
+    /// Public messages kept and replayed to newcomers.
+    pub history_size: usize,
+    /// The longest line accepted, in bytes: the framer enforces it, the core quotes it in the error.
+    pub max_line_bytes: usize,
+}
+
+impl Default for ChatConfig {
+    fn default() -> ChatConfig {
+        ChatConfig {
+            lang: Lang::En,
+            login_timeout: DEFAULT_LOGIN_TIMEOUT,
+            idle_timeout: None,
+            notice_limit: DEFAULT_NOTICE_LIMIT,
+            history_size: DEFAULT_HISTORY_SIZE,
+            max_line_bytes: MAX_LINE_BYTES,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -82,9 +103,6 @@ struct Client {
     name: Option<Name>,
     /// When the connection was opened, while unnamed; when it last sent a line, once named.
     since: Instant,
-    /// Names this client's one live entry in the deadline heap; older entries (for this id or a previous client
-    /// with the same id) carry other tokens and are dropped when they come due.
-    deadline_token: u64,
     /// Where this client's id is in `Chat::members`, once named.
     member_index: usize,
 }
@@ -93,28 +111,29 @@ struct Client {
 #[derive(Debug)]
 pub struct Chat {
     config: ChatConfig,
+    local_clock: LocalClock,
     clients: HashMap<ClientId, Client>,
     by_name: HashMap<NameKey, ClientId>,
     /// The named clients, densely packed: every broadcast walks this list, so it is a plain vector.
     members: Vec<ClientId>,
     history: History,
-    /// One live entry per client with a deadline: the earliest moment its login or idle deadline could pass. An
-    /// idle deadline moves later as the user sends lines; its entry is checked, and moved, only when it comes due.
-    deadlines: BinaryHeap<Reverse<(Instant, ClientId, u64)>>,
-    next_deadline_token: u64,
+    /// Per client with a deadline: the earliest moment its login or idle deadline could pass. An idle deadline
+    /// moves later as the user sends lines; its entry is checked, and moved, only when it comes due.
+    deadlines: DeadlineHeap,
     effects: Vec<Effect>,
 }
 
 impl Chat {
-    pub fn new(config: ChatConfig, history: History) -> Chat {
+    /// A chat with no one in it yet. `local_clock` turns message times into the `[HH:MM]` shown to users.
+    pub fn new(config: ChatConfig, local_clock: LocalClock, history: History) -> Chat {
         Chat {
             config,
+            local_clock,
             clients: HashMap::new(),
             by_name: HashMap::new(),
             members: Vec::new(),
             history,
-            deadlines: BinaryHeap::new(),
-            next_deadline_token: 0,
+            deadlines: DeadlineHeap::new(),
             effects: Vec::new(),
         }
     }
@@ -124,14 +143,22 @@ impl Chat {
         std::mem::swap(&mut self.effects, out);
     }
 
+    /// Calls `each` for every client `to` names, as membership stands now. This is the fan-out loop of every
+    /// broadcast, so it walks a dense list and allocates nothing.
+    pub fn for_each_recipient(&self, to: Recipients, mut each: impl FnMut(ClientId)) {
+        match to {
+            Recipients::One(id) => each(id),
+            Recipients::Members => self.members.iter().for_each(|&id| each(id)),
+            Recipients::MembersExcept(except) => {
+                self.members.iter().filter(|&&id| id != except).for_each(|&id| each(id));
+            }
+            Recipients::Everyone => self.clients.keys().for_each(|&id| each(id)),
+        }
+    }
+
     /// Every named user's client, in no particular order.
     pub fn members(&self) -> impl Iterator<Item = ClientId> + '_ {
         self.members.iter().copied()
-    }
-
-    /// Every connection, named or not.
-    pub fn clients(&self) -> impl Iterator<Item = ClientId> + '_ {
-        self.clients.keys().copied()
     }
 
     pub fn history(&self) -> &History {
@@ -140,13 +167,14 @@ impl Chat {
 
     /// A new connection: ask it for a name and start its login clock.
     pub fn connect(&mut self, id: ClientId, now: Now) {
-        self.clients.insert(id, Client { name: None, since: now.mono, deadline_token: 0, member_index: 0 });
+        self.clients.insert(id, Client { name: None, since: now.mono, member_index: 0 });
         self.schedule_deadline(id);
         self.reply(id, &[Text::AskName]);
     }
 
     /// A connection is gone, whatever the reason. Others hear that a named user left.
     pub fn disconnect(&mut self, id: ClientId) {
+        self.deadlines.cancel(id);
         if let Some(Client { name: Some(name), member_index, .. }) = self.clients.remove(&id) {
             self.by_name.remove(&name.key());
             self.members.swap_remove(member_index);
@@ -190,24 +218,20 @@ impl Chat {
 
     /// When [`Chat::handle_timeout`] next may have work to do, if ever. It may be early, never late.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadlines.peek().map(|Reverse((deadline, _, _))| *deadline)
+        self.deadlines.next()
     }
 
     /// Closes connections that did not choose a name in time, and named users silent past the idle timeout.
     pub fn handle_timeout(&mut self, now: Now) {
-        while let Some(&Reverse((due, id, token))) = self.deadlines.peek() {
-            if due > now.mono {
-                break;
-            }
-            self.deadlines.pop();
-            let Some(client) = self.clients.get(&id).filter(|c| c.deadline_token == token) else {
+        while let Some(id) = self.deadlines.pop_due(now.mono) {
+            let Some(client) = self.clients.get(&id) else {
                 continue;
             };
             let Some(deadline) = deadline_of(&self.config, client) else {
                 continue;
             };
             if deadline > now.mono {
-                self.deadlines.push(Reverse((deadline, id, token)));
+                self.deadlines.schedule(id, deadline);
             } else if client.name.is_none() {
                 self.clients.remove(&id);
                 self.reply(id, &[Text::LoginTimedOut]);
@@ -221,14 +245,11 @@ impl Chat {
         }
     }
 
-    /// Gives `id` a fresh heap entry at its current deadline, superseding any entry it had.
+    /// Sets `id`'s deadline to its current one, or cancels it if it has none.
     fn schedule_deadline(&mut self, id: ClientId) {
-        let token = self.next_deadline_token;
-        self.next_deadline_token += 1;
-        let Some(client) = self.clients.get_mut(&id) else { return };
-        client.deadline_token = token;
-        if let Some(deadline) = deadline_of(&self.config, client) {
-            self.deadlines.push(Reverse((deadline, id, token)));
+        match self.clients.get(&id).and_then(|client| deadline_of(&self.config, client)) {
+            Some(deadline) => self.deadlines.schedule(id, deadline),
+            None => self.deadlines.cancel(id),
         }
     }
 
@@ -270,7 +291,7 @@ impl Chat {
 
     fn welcome(&mut self, id: ClientId, name: &Name) {
         let mut texts = vec![Text::Welcome { name: name.as_str() }, Text::HelpHint];
-        let clock = self.config.local_clock;
+        let clock = self.local_clock;
         if !self.history.is_empty() {
             texts.push(Text::HistoryHeader);
             texts.extend(self.history.iter().map(|m| Text::Public { at: clock(m.ts), from: &m.user, text: &m.text }));
@@ -294,7 +315,7 @@ impl Chat {
 
     fn public_message(&mut self, id: ClientId, text: &str, now: Now) {
         let Some(from) = self.name_of(id) else { return };
-        let at = (self.config.local_clock)(now.unix_ms);
+        let at = (self.local_clock)(now.unix_ms);
         let payload = self.render(&[Text::Public { at, from: from.as_str(), text }]);
         let stored = StoredMessage { ts: now.unix_ms, user: from.as_str().to_owned(), text: text.to_owned() };
         self.history.push(stored);
@@ -322,7 +343,7 @@ impl Chat {
         let Some(target_name) = self.name_of(target) else {
             return;
         };
-        let at = (self.config.local_clock)(now.unix_ms);
+        let at = (self.local_clock)(now.unix_ms);
         let private = self.render(&[Text::Private { at, from: from.as_str(), text }]);
         let receipt = self.render(&[Text::WhisperSent { to: target_name.as_str() }]);
         self.send(Recipients::One(target), private);
@@ -407,16 +428,9 @@ mod tests {
 
     impl Harness {
         fn new(lang: Lang) -> Harness {
-            let config = ChatConfig {
-                lang,
-                login_timeout: DEFAULT_LOGIN_TIMEOUT,
-                local_clock: utc_clock,
-                max_line_bytes: 4096,
-                idle_timeout: None,
-                notice_limit: DEFAULT_NOTICE_LIMIT,
-            };
+            let config = ChatConfig { lang, ..ChatConfig::default() };
             Harness {
-                chat: Chat::new(config, History::new(50)),
+                chat: Chat::new(config, utc_clock, History::new(50)),
                 start: Instant::now(),
                 base_unix_ms: 1_700_000_000_000 - 1_700_000_000_000 % 86_400_000 + (14 * 60 + 30) * 60_000,
                 elapsed: Duration::ZERO,
@@ -458,14 +472,8 @@ mod tests {
                 match effect {
                     Effect::Send { to, payload } => {
                         let text = String::from_utf8(payload.to_vec()).expect("catalogue lines are UTF-8");
-                        let ids: Vec<ClientId> = match to {
-                            Recipients::One(id) => vec![id],
-                            Recipients::Members => self.chat.members().collect(),
-                            Recipients::MembersExcept(except) => {
-                                self.chat.members().filter(|&id| id != except).collect()
-                            }
-                            Recipients::Everyone => self.chat.clients().collect(),
-                        };
+                        let mut ids = Vec::new();
+                        self.chat.for_each_recipient(to, |id| ids.push(id));
                         for id in ids {
                             self.seen.entry(id).or_default().push_str(&text);
                         }

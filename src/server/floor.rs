@@ -11,9 +11,8 @@
 //! dropped, and nothing is logged.
 
 use std::convert::Infallible;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::ops::ControlFlow;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -21,20 +20,24 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::chat::Payload;
-use crate::config::DEFAULT_MAX_QUEUE_BYTES;
-use crate::connection::Connection;
-use crate::flood::{FloodLimit, TokenBucket};
-use crate::framing::{Frame, LineFramer, MAX_LINE_BYTES};
-use crate::output::Flush;
-use crate::server::{EVENTS_PER_POLL, READ_CHUNK_BYTES};
+use crate::core::chat::{MAX_LINE_BYTES, Payload};
+use crate::error::Context;
+use crate::server::config::DEFAULT_MAX_QUEUE_BYTES;
+use crate::server::connection::{Connection, ReadOutcome};
+use crate::server::event_loop::{EVENTS_PER_POLL, READ_CHUNK_BYTES};
+use crate::server::flood::{FloodLimit, TokenBucket};
+use crate::server::framing::{Frame, LineBatch};
+use crate::server::output::Flush;
+use crate::server::transport::Transport;
 
 const LISTENER: Token = Token(usize::MAX);
 /// What every relayed line starts with, where Charla's shows the local time.
 const STAMP: &[u8] = b"[00:00] ";
+/// No flood control: the floor measures I/O, not policy.
+const UNLIMITED: FloodLimit = FloodLimit { rate: 0, burst: 0 };
 
 struct Client {
-    /// Charla's connection, of which only the socket, framer and output queue are used here.
+    /// Charla's connection: its transport, framer and output queue, driven as the server drives them.
     conn: Connection,
     /// `None` until the first line, which is the name.
     name: Option<Rc<[u8]>>,
@@ -51,12 +54,13 @@ struct Floor {
     /// Clients with output queued this loop turn, flushed once each after the events are handled.
     dirty: Vec<usize>,
     scratch: Box<[u8]>,
+    batch: LineBatch,
 }
 
 /// Serves on `listen` until the process is stopped; prints `Floor server listening on ADDR` once ready.
 pub fn serve(listen: SocketAddr) -> io::Result<Infallible> {
-    let poll = Poll::new()?;
-    let mut listener = TcpListener::bind(listen).map_err(|e| with_context(e, &format!("binding {listen}")))?;
+    let poll = Poll::new().context("cannot create the poll instance")?;
+    let mut listener = TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
     poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
     println!("Floor server listening on {}", listener.local_addr()?);
     io::stdout().flush()?;
@@ -67,6 +71,7 @@ pub fn serve(listen: SocketAddr) -> io::Result<Infallible> {
         members: Vec::new(),
         dirty: Vec::new(),
         scratch: vec![0; READ_CHUNK_BYTES].into_boxed_slice(),
+        batch: LineBatch::default(),
     };
     let mut events = Events::with_capacity(EVENTS_PER_POLL);
     loop {
@@ -74,7 +79,7 @@ pub fn serve(listen: SocketAddr) -> io::Result<Infallible> {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            return Err(with_context(e, "polling"));
+            return Err(e).context("poll failed");
         }
         for event in &events {
             match event.token() {
@@ -102,42 +107,35 @@ impl Floor {
                 // Out of descriptors, or a connection reset before it was accepted: try again on the next event.
                 Err(_) => return,
             };
-            let entry = self.clients.vacant_entry();
-            let key = entry.key();
-            let unlimited = FloodLimit { rate: 0, burst: 0 };
-            let bucket = TokenBucket::new(unlimited, Instant::now());
-            let mut conn = Connection::new(socket, peer, LineFramer::new(MAX_LINE_BYTES), bucket, 0);
-            if conn.socket.set_nodelay(true).is_err() || conn.register(self.poll.registry(), Token(key)).is_err() {
+            if socket.set_nodelay(true).is_err() {
                 continue;
             }
-            conn.output.push(Payload::from(&b"USERNAME:\n"[..]));
+            let entry = self.clients.vacant_entry();
+            let key = entry.key();
+            let bucket = TokenBucket::new(UNLIMITED, Instant::now());
+            let mut conn = Connection::new(Transport::Tcp(socket), peer, MAX_LINE_BYTES, bucket);
+            if conn.register(self.poll.registry(), Token(key)).is_err() {
+                continue;
+            }
+            conn.queue(&Payload::from(&b"USERNAME:\n"[..]));
             entry.insert(Client { conn, name: None, dirty: false });
             self.mark_dirty(key);
         }
     }
 
     fn read_from(&mut self, key: usize) {
-        loop {
-            let Some(client) = self.clients.get_mut(key) else { return };
-            let read = match client.conn.socket.read(&mut self.scratch) {
-                Ok(0) => return self.drop_client(key),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return self.drop_client(key),
-            };
-            let mut framer = std::mem::replace(&mut client.conn.framer, LineFramer::new(MAX_LINE_BYTES));
-            let scratch = std::mem::take(&mut self.scratch);
-            let _ = framer.push(&scratch[..read], |frame| {
-                if let Frame::Line(line) = frame {
-                    self.on_line(key, line);
-                }
-                ControlFlow::Continue(())
-            });
-            self.scratch = scratch;
-            if let Some(client) = self.clients.get_mut(key) {
-                client.conn.framer = framer;
+        let Some(client) = self.clients.get_mut(key) else { return };
+        let outcome = client.conn.read_lines(&mut self.scratch, &mut self.batch, UNLIMITED, usize::MAX, Instant::now());
+        let batch = std::mem::take(&mut self.batch);
+        for frame in batch.iter() {
+            if let Frame::Line(line) = frame {
+                self.on_line(key, line);
             }
+        }
+        self.batch = batch;
+        self.batch.clear();
+        if matches!(outcome, ReadOutcome::PeerClosed | ReadOutcome::Failed(_)) {
+            self.drop_client(key);
         }
     }
 
@@ -146,7 +144,7 @@ impl Floor {
         let Some(client) = self.clients.get_mut(key) else { return };
         let Some(name) = client.name.clone() else {
             client.name = Some(Rc::from(line));
-            client.conn.output.push(Payload::from([b"Welcome ", line, b"!\n"].concat()));
+            client.conn.queue(&Payload::from([b"Welcome ", line, b"!\n"].concat()));
             self.members.push(key);
             return self.mark_dirty(key);
         };
@@ -156,7 +154,7 @@ impl Floor {
         let payload = Payload::from([STAMP, &name, b": ", line, b"\n"].concat());
         for &recipient in &self.members {
             let member = &mut self.clients[recipient];
-            member.conn.output.push(Rc::clone(&payload));
+            member.conn.queue(&payload);
             if !member.dirty {
                 member.dirty = true;
                 self.dirty.push(recipient);
@@ -178,7 +176,7 @@ impl Floor {
             client.dirty = false;
             let give_up = match client.conn.flush(self.poll.registry(), Token(key)) {
                 Ok(Flush::Done) => false,
-                Ok(Flush::Blocked) => client.conn.output.queued_bytes() > DEFAULT_MAX_QUEUE_BYTES,
+                Ok(Flush::Blocked) => client.conn.queued_bytes() > DEFAULT_MAX_QUEUE_BYTES,
                 Err(_) => true,
             };
             if give_up {
@@ -190,14 +188,10 @@ impl Floor {
 
     fn drop_client(&mut self, key: usize) {
         if let Some(mut client) = self.clients.try_remove(key) {
-            let _ = self.poll.registry().deregister(&mut client.conn.socket);
+            let _ = client.conn.deregister(self.poll.registry());
             if client.name.is_some() {
                 self.members.retain(|&member| member != key);
             }
         }
     }
-}
-
-fn with_context(e: io::Error, doing: &str) -> io::Error {
-    io::Error::new(e.kind(), format!("{doing}: {e}"))
 }

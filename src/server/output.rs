@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 
-use crate::chat::Payload;
+use crate::core::chat::Payload;
 
 /// The most slices handed to one `writev` (Linux's IOV_MAX is 1024; a few dozen already fill a socket buffer).
 const MAX_SLICES_PER_WRITE: usize = 64;

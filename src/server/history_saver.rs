@@ -12,8 +12,8 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::history::History;
-use crate::history_file;
+use crate::core::history::History;
+use crate::server::history_file;
 
 struct Job {
     revision: u64,
@@ -87,7 +87,7 @@ impl HistorySaver {
             None => self.due = Some(now + self.interval),
             Some(due) if due <= now => {
                 self.due = None;
-                self.start_save(history);
+                self.start_save(history, now);
             }
             Some(_) => {}
         }
@@ -97,15 +97,24 @@ impl HistorySaver {
     pub fn finish(mut self, history: &History) -> bool {
         self.wait_in_flight();
         if history.revision() != self.saved_revision {
-            self.start_save(history);
+            self.start_save(history, Instant::now());
             self.wait_in_flight();
         }
         history.revision() == self.saved_revision
     }
 
-    fn start_save(&mut self, history: &History) {
+    fn start_save(&mut self, history: &History, now: Instant) {
         let Some(jobs) = &self.jobs else { return };
-        let job = Job { revision: history.revision(), json: history.to_json() };
+        let json = match history.to_json() {
+            Ok(json) => json,
+            Err(e) => {
+                // Nothing is written: an empty or partial file must never replace a good one.
+                log::error!("history not saved: cannot serialise it: {e}; the file on disk is unchanged");
+                self.due = Some(now + self.interval);
+                return;
+            }
+        };
+        let job = Job { revision: history.revision(), json };
         match jobs.send(job) {
             Ok(()) => self.in_flight = Some(history.revision()),
             Err(_) => log::error!("history writer thread is gone; history is no longer saved"),
@@ -159,7 +168,7 @@ impl Drop for HistorySaver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::StoredMessage;
+    use crate::core::history::StoredMessage;
 
     fn saver_in(dir: &std::path::Path) -> (HistorySaver, mio::Poll) {
         let poll = mio::Poll::new().expect("poll");

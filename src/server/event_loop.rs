@@ -5,11 +5,8 @@
 //! fairness budget is spent or the client is throttled, in which case the loop itself comes back to it), and
 //! writes until done or `WouldBlock`, with WRITABLE interest registered only while output is blocked.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::io::{self, Read};
+use std::io;
 use std::net::SocketAddr;
-use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
@@ -18,18 +15,19 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
-use crate::catalog::Text;
-use crate::chat::{Chat, ChatConfig, Effect, Now};
-use crate::clock;
-use crate::config::ServerConfig;
-use crate::connection::{Connection, Phase};
-use crate::connections::Connections;
-use crate::flood::TokenBucket;
-use crate::framing::{Frame, LineFramer, MAX_LINE_BYTES};
-use crate::history::History;
-use crate::history_file;
-use crate::history_saver::HistorySaver;
-use crate::per_ip::PerIpLimit;
+use crate::core::catalog::Text;
+use crate::core::chat::{Chat, Effect, Now};
+use crate::core::history::History;
+use crate::error::Context;
+use crate::server::clock;
+use crate::server::config::ServerConfig;
+use crate::server::connection::ReadOutcome;
+use crate::server::connections::{ConnectionLimits, Connections};
+use crate::server::framing::{Frame, LineBatch};
+use crate::server::history_file;
+use crate::server::history_saver::HistorySaver;
+use crate::server::per_ip::PerIpLimit;
+use crate::server::transport::Transport;
 
 const LISTENER: Token = Token(usize::MAX);
 const SIGNALS: Token = Token(usize::MAX - 1);
@@ -67,17 +65,17 @@ pub struct Server {
     conns: Connections,
     /// Effects taken from the core and not yet carried out; kept to reuse its allocation.
     effects: Vec<Effect>,
+    /// The loop's one read buffer, lent to each connection in turn.
     scratch: Box<[u8]>,
+    /// Lines framed from the connection being read, handed to the core one by one; reused.
+    batch: LineBatch,
     /// Connections whose read budget ran out while still readable; read again before sleeping.
     read_backlog: Vec<usize>,
-    /// Connections not read until their flood bucket refills: when each may be read again.
-    throttled: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     /// Set while accept is paused (out of file descriptors): when to try again.
     accept_retry_at: Option<Instant>,
     /// Whether the current accept pause has been logged: once per episode, not per retry.
     accept_pause_logged: bool,
     saver: HistorySaver,
-    next_serial: u64,
     stop_requested: bool,
 }
 
@@ -86,23 +84,20 @@ impl Server {
     pub fn bind(config: ServerConfig) -> io::Result<Server> {
         let history = load_history(&config)?;
         let saved_revision = history.revision();
-        let poll = Poll::new().map_err(|e| context(e, "cannot create the poll instance"))?;
-        let mut listener =
-            listen(config.listen).map_err(|e| context(e, &format!("cannot listen on {}", config.listen)))?;
+        let poll = Poll::new().context("cannot create the poll instance")?;
+        let mut listener = listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
-        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| context(e, "cannot install signal handlers"))?;
+        let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
         poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
         let registry = poll.registry().try_clone()?;
         let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), SAVE_DONE)?);
         let saver = HistorySaver::start(config.history_file.clone(), config.save_interval, saved_revision, waker)
-            .map_err(|e| context(e, "cannot start the history writer thread"))?;
-        let chat_config = ChatConfig {
-            lang: config.lang,
-            login_timeout: config.login_timeout,
-            local_clock: clock::local_hour_minute,
-            max_line_bytes: MAX_LINE_BYTES,
-            idle_timeout: config.idle_timeout,
-            notice_limit: config.notice_limit,
+            .context("cannot start the history writer thread")?;
+        let limits = ConnectionLimits {
+            max_queue_bytes: config.max_queue_bytes,
+            flood: config.flood,
+            max_line_bytes: config.chat.max_line_bytes,
+            read_budget_bytes: READ_BUDGET_BYTES,
         };
         let per_ip = PerIpLimit::new(config.max_per_ip, config.trusted.clone());
         Ok(Server {
@@ -110,16 +105,15 @@ impl Server {
             events: Events::with_capacity(EVENTS_PER_POLL),
             listener: Some(listener),
             signals,
-            chat: Chat::new(chat_config, history),
-            conns: Connections::new(registry, config.max_queue_bytes, per_ip),
+            chat: Chat::new(config.chat.clone(), clock::local_hour_minute, history),
+            conns: Connections::new(registry, limits, per_ip),
             effects: Vec::new(),
             scratch: vec![0; READ_CHUNK_BYTES].into_boxed_slice(),
+            batch: LineBatch::default(),
             read_backlog: Vec::new(),
-            throttled: BinaryHeap::new(),
             accept_retry_at: None,
             accept_pause_logged: false,
             saver,
-            next_serial: 0,
             stop_requested: false,
             config,
         })
@@ -148,7 +142,7 @@ impl Server {
             if e.kind() == io::ErrorKind::Interrupted {
                 return Ok(());
             }
-            return Err(context(e, "poll failed"));
+            return Err(e).context("poll failed");
         }
         let now = clock::now();
         // Lent out so handlers may borrow the server mutably while iterating; handed back below.
@@ -182,14 +176,8 @@ impl Server {
         if !self.read_backlog.is_empty() {
             return Some(Duration::ZERO);
         }
-        let next_unthrottle = self.throttled.peek().map(|Reverse((at, _, _))| *at);
-        let timers = [
-            self.chat.poll_timeout(),
-            self.saver.next_deadline(),
-            self.conns.next_close_deadline(),
-            self.accept_retry_at,
-            next_unthrottle,
-        ];
+        let timers =
+            [self.chat.poll_timeout(), self.saver.next_deadline(), self.conns.next_deadline(), self.accept_retry_at];
         timers.into_iter().flatten().min().map(|deadline| deadline.saturating_duration_since(now))
     }
 
@@ -197,7 +185,11 @@ impl Server {
         self.chat.handle_timeout(now);
         self.apply_effects(now);
         self.conns.expire_closing(now.mono);
-        self.unthrottle_due(now);
+        // Each one's held lines go first, then what the kernel already holds for it: being edge-triggered, that
+        // brings no new event.
+        while let Some(key) = self.conns.pop_unthrottled(now.mono) {
+            self.read_from(key, now);
+        }
         if self.accept_retry_at.is_some_and(|at| at <= now.mono) {
             self.accept_retry_at = None;
             self.accept_all(now);
@@ -245,11 +237,7 @@ impl Server {
             return refuse(stream, Text::TooManyFromAddress, &self.config);
         }
         set_socket_options(&stream, peer);
-        let serial = self.next_serial;
-        self.next_serial += 1;
-        let framer = LineFramer::new(MAX_LINE_BYTES);
-        let bucket = TokenBucket::new(self.config.flood, now.mono);
-        match self.conns.insert(Connection::new(stream, peer, framer, bucket, serial)) {
+        match self.conns.insert(Transport::Tcp(stream), peer, now.mono) {
             Ok(key) => {
                 log::debug!("connection {key} from {peer}");
                 self.chat.connect(key, now);
@@ -267,100 +255,41 @@ impl Server {
         }
     }
 
-    /// Reads from one connection until `WouldBlock`, its budget is spent, it is throttled, or it stops being
-    /// open.
+    /// Reads what one connection sent (see `Connection::read_lines`), hands its lines to the core, and acts
+    /// on how the read ended.
     fn read_from(&mut self, key: usize, now: Now) {
-        let mut budget = READ_BUDGET_BYTES;
-        loop {
-            let Some(conn) = self.conns.get_mut(key).filter(|c| c.phase == Phase::Open && !c.throttled) else {
-                return;
-            };
-            let read = match conn.socket.read(&mut self.scratch) {
-                Ok(0) => return self.peer_closed(key, now),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log::debug!("read from {} failed: {e}; closing", conn.peer);
-                    self.conns.kill(key);
-                    self.chat.disconnect(key);
-                    return self.apply_effects(now);
-                }
-            };
-            if self.dispatch_lines(key, read, now).is_break() {
-                return self.throttle(key);
-            }
-            budget = budget.saturating_sub(read);
-            if budget == 0 {
-                self.read_backlog.push(key);
-                return;
+        let outcome = self.conns.read_lines(key, &mut self.scratch, &mut self.batch, now.mono);
+        self.dispatch_batch(key, now);
+        match outcome {
+            ReadOutcome::Drained | ReadOutcome::Throttled(_) | ReadOutcome::NotReading => {}
+            ReadOutcome::BudgetSpent => self.read_backlog.push(key),
+            ReadOutcome::PeerClosed => self.peer_closed(key, now),
+            ReadOutcome::Failed(e) => {
+                log::debug!("read from connection {key} failed: {e}; closing");
+                self.conns.kill(key);
+                self.chat.disconnect(key);
+                self.apply_effects(now);
             }
         }
     }
 
-    /// Frames the first `len` bytes of the scratch buffer (with 0, only what the framer holds) and hands each
-    /// line to the core, carrying out its effects line by line. `Break` if the flood bucket ran dry first.
-    fn dispatch_lines(&mut self, key: usize, len: usize, now: Now) -> ControlFlow<()> {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return ControlFlow::Continue(());
-        };
-        // Framer and bucket are lent out, so each line can go straight to the core and its effects straight to
-        // the other connections while this one's state is in use.
-        let mut framer = std::mem::replace(&mut conn.framer, LineFramer::new(MAX_LINE_BYTES));
-        let mut bucket = conn.bucket;
-        let flood = self.config.flood;
-        let flow = framer.push(&self.scratch[..len], |frame| {
+    /// Hands each framed line to the core, carrying out its effects line by line, so each line's recipients
+    /// are the membership right after the line before it.
+    fn dispatch_batch(&mut self, key: usize, now: Now) {
+        let batch = std::mem::take(&mut self.batch);
+        for frame in batch.iter() {
             if !self.conns.is_open(key) {
                 // After /quit: whatever the client sent later is dropped.
-                return ControlFlow::Continue(());
-            }
-            if !bucket.try_take(flood, now.mono) {
-                return ControlFlow::Break(());
+                break;
             }
             match frame {
                 Frame::Line(line) => self.chat.receive_line(key, line, now),
                 Frame::TooLong => self.chat.line_too_long(key),
             }
-            self.chat.take_effects(&mut self.effects);
-            self.conns.apply(&self.chat, &mut self.effects, now.mono);
-            ControlFlow::Continue(())
-        });
-        if let Some(conn) = self.conns.get_mut(key) {
-            conn.framer = framer;
-            conn.bucket = bucket;
+            self.apply_effects(now);
         }
-        flow
-    }
-
-    /// Stops reading a flooding client until its bucket has a token again. Its unread lines wait in the framer
-    /// and in the kernel, and TCP flow control slows the sender down.
-    fn throttle(&mut self, key: usize) {
-        let flood = self.config.flood;
-        let Some(conn) = self.conns.get_mut(key) else { return };
-        conn.throttled = true;
-        let at = conn.bucket.next_token_at(flood);
-        log::debug!("throttling {}: over {} lines/s", conn.peer, flood.rate);
-        self.throttled.push(Reverse((at, key, conn.serial)));
-    }
-
-    /// Resumes throttled connections whose bucket has refilled: first the lines held back, then the socket.
-    fn unthrottle_due(&mut self, now: Now) {
-        while let Some(&Reverse((at, key, serial))) = self.throttled.peek() {
-            if at > now.mono {
-                return;
-            }
-            self.throttled.pop();
-            let Some(conn) = self.conns.get_mut(key).filter(|c| c.serial == serial && c.throttled) else {
-                continue;
-            };
-            conn.throttled = false;
-            if self.dispatch_lines(key, 0, now).is_break() {
-                self.throttle(key);
-            } else {
-                // Edge-triggered: what the kernel already holds for it will bring no new event.
-                self.read_from(key, now);
-            }
-        }
+        self.batch = batch;
+        self.batch.clear();
     }
 
     /// Gives each connection whose read budget ran out its next turn.
@@ -414,7 +343,7 @@ impl Server {
             match self.poll.poll(&mut self.events, Some(left)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(context(e, "poll failed during shutdown")),
+                Err(e) => return Err(e).context("poll failed during shutdown"),
             }
             let writable: Vec<usize> = self.events.iter().filter(|e| e.is_writable()).map(|e| e.token().0).collect();
             for key in writable {
@@ -432,7 +361,7 @@ impl Server {
 
 fn load_history(config: &ServerConfig) -> io::Result<History> {
     let unix_secs = clock::unix_ms(std::time::SystemTime::now()) / 1000;
-    let (history, outcome) = history_file::load(&config.history_file, config.history_size, unix_secs)?;
+    let (history, outcome) = history_file::load(&config.history_file, config.chat.history_size, unix_secs)?;
     let path = config.history_file.display();
     match outcome {
         history_file::LoadOutcome::Missing => log::info!("no history at {path} yet; starting empty"),
@@ -449,7 +378,7 @@ fn load_history(config: &ServerConfig) -> io::Result<History> {
 /// room for one line, and if it has not, the peer loses only the explanation.
 fn refuse(mut stream: TcpStream, why: Text<'_>, config: &ServerConfig) {
     use std::io::Write;
-    let mut line = why.render(config.lang);
+    let mut line = why.render(config.chat.lang);
     line.push('\n');
     let _ = stream.write(line.as_bytes());
 }
@@ -480,8 +409,4 @@ fn set_socket_options(stream: &TcpStream, peer: SocketAddr) {
 /// Errors about one pending connection, not about the listener: skip it and accept the next.
 fn is_transient_accept_error(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted)
-}
-
-fn context(e: io::Error, what: &str) -> io::Error {
-    io::Error::new(e.kind(), format!("{what}: {e}"))
 }

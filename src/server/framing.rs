@@ -4,10 +4,9 @@
 //! while the consumer has paused, the lines it has not taken yet) is kept, so a connection between lines owns no
 //! buffer at all.
 
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 
-/// The longest line accepted, in bytes, not counting its terminator.
-pub const MAX_LINE_BYTES: usize = 4096;
+pub use crate::core::chat::MAX_LINE_BYTES;
 
 /// One framing result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +39,11 @@ impl LineFramer {
     /// Bytes held for later.
     pub fn buffered(&self) -> usize {
         self.buffered.len()
+    }
+
+    /// Whether lines refused by a paused consumer are waiting to be offered again.
+    pub fn holds_lines(&self) -> bool {
+        !self.buffered.is_empty() && !self.buffered_is_tail
     }
 
     /// Frames `input` after anything buffered, calling `each` for every frame in order. `each` returns
@@ -126,6 +130,50 @@ impl LineFramer {
     }
 }
 
+/// Frames from one connection's input, waiting to be handed to the chat core one by one. The loop owns one and
+/// reuses it for every connection, so once it has grown to the largest batch, framing allocates nothing.
+#[derive(Debug, Default)]
+pub struct LineBatch {
+    /// The lines' bytes, back to back.
+    bytes: Vec<u8>,
+    /// Each frame: a line's range in `bytes`, or `None` for [`Frame::TooLong`].
+    frames: Vec<Option<Range<usize>>>,
+}
+
+impl LineBatch {
+    pub fn push(&mut self, frame: Frame<'_>) {
+        match frame {
+            Frame::Line(line) => {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(line);
+                self.frames.push(Some(start..self.bytes.len()));
+            }
+            Frame::TooLong => self.frames.push(None),
+        }
+    }
+
+    /// The frames in the order they arrived.
+    pub fn iter(&self) -> impl Iterator<Item = Frame<'_>> {
+        self.frames.iter().map(|frame| match frame {
+            Some(range) => Frame::Line(&self.bytes[range.clone()]),
+            None => Frame::TooLong,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.frames.clear();
+    }
+}
+
 fn strip_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
@@ -180,6 +228,20 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_gives_back_its_frames_in_order() {
+        let mut batch = LineBatch::default();
+        batch.push(Frame::Line(b"one"));
+        batch.push(Frame::TooLong);
+        batch.push(Frame::Line(b""));
+        batch.push(Frame::Line(b"three"));
+        let frames: Vec<Frame<'_>> = batch.iter().collect();
+        assert_eq!(frames, vec![Frame::Line(b"one"), Frame::TooLong, Frame::Line(b""), Frame::Line(b"three")]);
+        assert_eq!(batch.len(), 4);
+        batch.clear();
+        assert!(batch.is_empty());
+    }
+
+    #[test]
     fn a_refused_line_stays_buffered_until_offered_again() {
         let mut framer = LineFramer::new(MAX_LINE_BYTES);
         let mut taken = Vec::new();
@@ -191,6 +253,7 @@ mod tests {
             ControlFlow::Continue(())
         });
         assert!(flow.is_break());
+        assert!(framer.holds_lines());
         assert_eq!(taken.len(), 1);
         assert_eq!(framer.buffered(), b"two\nthr".len());
         assert_eq!(frames(&mut framer, b""), vec![line("two")]);

@@ -7,7 +7,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::history::History;
+use crate::core::history::History;
+use crate::error::Context;
 
 /// What start-up found at the history path.
 #[derive(Debug)]
@@ -31,7 +32,7 @@ pub fn load(path: &Path, capacity: usize, unix_secs: i64) -> io::Result<(History
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((History::new(capacity), LoadOutcome::Missing)),
-        Err(e) => return Err(context(e, "cannot read history file", path)),
+        Err(e) => return Err(e).with_context(|| format!("cannot read history file {}", path.display())),
     };
     match History::from_json(&bytes, capacity) {
         Ok(history) => {
@@ -40,7 +41,8 @@ pub fn load(path: &Path, capacity: usize, unix_secs: i64) -> io::Result<(History
         }
         Err(parse_error) => {
             let moved_to = aside_path(path, unix_secs);
-            fs::rename(path, &moved_to).map_err(|e| context(e, "cannot set aside corrupt history file", path))?;
+            fs::rename(path, &moved_to)
+                .with_context(|| format!("cannot set aside corrupt history file {}", path.display()))?;
             Ok((History::new(capacity), LoadOutcome::SetAside { moved_to, reason: parse_error.to_string() }))
         }
     }
@@ -50,7 +52,7 @@ pub fn load(path: &Path, capacity: usize, unix_secs: i64) -> io::Result<(History
 pub fn save(path: &Path, contents: &[u8]) -> io::Result<()> {
     let temp = temp_path(path);
     let written = write_synced(&temp, contents).and_then(|()| {
-        fs::rename(&temp, path).map_err(|e| context(e, "cannot rename temporary history file over", path))
+        fs::rename(&temp, path).with_context(|| format!("cannot rename temporary history file over {}", path.display()))
     });
     if let Err(e) = written {
         // Leave no half-written temporary file behind on a full or read-only disk; the old file is untouched.
@@ -66,9 +68,9 @@ fn write_synced(temp: &Path, contents: &[u8]) -> io::Result<()> {
         .create(true)
         .truncate(true)
         .open(temp)
-        .map_err(|e| context(e, "cannot create temporary history file", temp))?;
-    file.write_all(contents).map_err(|e| context(e, "cannot write temporary history file", temp))?;
-    file.sync_all().map_err(|e| context(e, "cannot fsync temporary history file", temp))
+        .with_context(|| format!("cannot create temporary history file {}", temp.display()))?;
+    file.write_all(contents).with_context(|| format!("cannot write temporary history file {}", temp.display()))?;
+    file.sync_all().with_context(|| format!("cannot fsync temporary history file {}", temp.display()))
 }
 
 /// Makes the rename itself durable.
@@ -77,7 +79,9 @@ fn sync_parent_dir(path: &Path) -> io::Result<()> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| context(e, "cannot fsync history directory", dir))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot fsync history directory {}", dir.display()))
 }
 
 fn temp_path(path: &Path) -> PathBuf {
@@ -92,14 +96,10 @@ fn aside_path(path: &Path, unix_secs: i64) -> PathBuf {
     path.with_file_name(name)
 }
 
-fn context(e: io::Error, what: &str, path: &Path) -> io::Error {
-    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::StoredMessage;
+    use crate::core::history::StoredMessage;
 
     #[test]
     fn save_then_load_round_trips() {
@@ -107,7 +107,7 @@ mod tests {
         let path = dir.path().join("chat_history.json");
         let mut history = History::new(50);
         history.push(StoredMessage { ts: 1, user: "Ana".into(), text: "hola".into() });
-        save(&path, &history.to_json()).expect("save");
+        save(&path, &history.to_json().expect("serialise")).expect("save");
         let (loaded, outcome) = load(&path, 50, 0).expect("load");
         assert!(matches!(outcome, LoadOutcome::Loaded { messages: 1 }));
         assert_eq!(loaded.iter().next().map(|m| m.text.as_str()), Some("hola"));

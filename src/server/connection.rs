@@ -1,0 +1,229 @@
+//! One client connection and all of its I/O: its transport, the framing and flood control of what it sends,
+//! the queue of what it is sent, and where it is in its life.
+//!
+//! Nothing outside this file touches a connection's socket or buffers. The event loop asks it to
+//! [`Connection::read_lines`] (lines go into a batch for the core) and to [`Connection::flush`] what was queued;
+//! the connection table decides when it closes.
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use mio::{Interest, Registry, Token};
+
+use crate::core::chat::Payload;
+use crate::server::flood::{FloodLimit, TokenBucket};
+use crate::server::framing::{LineBatch, LineFramer};
+use crate::server::output::{Flush, OutputQueue};
+use crate::server::transport::Transport;
+
+/// The most bytes read and thrown away after our goodbye, so the final close is a clean FIN rather than a
+/// reset that could destroy the goodbye in flight.
+const DRAIN_AFTER_CLOSE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Lines are read and handed to the chat core.
+    Open,
+    /// Nothing more is read; the connection closes once its output has been written.
+    Closing,
+    /// Waiting to be removed from the table at the end of this loop iteration.
+    Dead,
+}
+
+/// How a [`Connection::read_lines`] call ended.
+#[derive(Debug)]
+pub(crate) enum ReadOutcome {
+    /// Everything the kernel held was read: the next readiness event says when there is more.
+    Drained,
+    /// The read budget ran out with more perhaps waiting: read again before the loop sleeps.
+    BudgetSpent,
+    /// The flood bucket ran dry: not read again until this moment.
+    Throttled(Instant),
+    /// The peer closed its sending side.
+    PeerClosed,
+    /// The connection is broken.
+    Failed(io::Error),
+    /// Not read: it is closing, dead, or throttled.
+    NotReading,
+}
+
+#[derive(Debug)]
+pub(crate) struct Connection {
+    transport: Transport,
+    peer: SocketAddr,
+    framer: LineFramer,
+    /// Lines this client may still send before it is throttled.
+    bucket: TokenBucket,
+    output: OutputQueue,
+    phase: Phase,
+    /// Not read until its bucket refills; the loop holds a timer for it.
+    throttled: bool,
+    /// Whether WRITABLE interest is registered: only while output is waiting for room in the socket buffer.
+    wants_write: bool,
+}
+
+impl Connection {
+    pub(crate) fn new(transport: Transport, peer: SocketAddr, max_line_bytes: usize, bucket: TokenBucket) -> Self {
+        Connection {
+            transport,
+            peer,
+            framer: LineFramer::new(max_line_bytes),
+            bucket,
+            output: OutputQueue::default(),
+            phase: Phase::Open,
+            throttled: false,
+            wants_write: false,
+        }
+    }
+
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Whether its lines are still read and handed to the core.
+    pub(crate) fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.phase == Phase::Closing
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        self.phase == Phase::Dead
+    }
+
+    /// Stops reading; the connection ends once its output is written. False if it was not open.
+    pub(crate) fn begin_closing(&mut self) -> bool {
+        let was_open = self.phase == Phase::Open;
+        if was_open {
+            self.phase = Phase::Closing;
+        }
+        was_open
+    }
+
+    /// Nothing more is read or written. False if it was already dead.
+    pub(crate) fn mark_dead(&mut self) -> bool {
+        let was_alive = self.phase != Phase::Dead;
+        self.phase = Phase::Dead;
+        was_alive
+    }
+
+    pub(crate) fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        self.transport.register(registry, token, Interest::READABLE)
+    }
+
+    pub(crate) fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        self.transport.deregister(registry)
+    }
+
+    /// Reads what the peer sent, until the kernel has no more, `budget` bytes have been read, or the flood
+    /// bucket runs dry, and frames it: every line it may send now goes into `batch`, in order. Lines held back
+    /// by an earlier throttle go first. `scratch` is the loop's shared read buffer.
+    pub(crate) fn read_lines(
+        &mut self,
+        scratch: &mut [u8],
+        batch: &mut LineBatch,
+        flood: FloodLimit,
+        budget: usize,
+        now: Instant,
+    ) -> ReadOutcome {
+        if self.phase != Phase::Open || self.throttled {
+            return ReadOutcome::NotReading;
+        }
+        if self.framer.holds_lines() && self.frame(&[], batch, flood, now).is_break() {
+            return self.throttle(flood);
+        }
+        let mut budget = budget;
+        loop {
+            let read = match self.transport.read(scratch) {
+                Ok(0) => return ReadOutcome::PeerClosed,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Drained,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return ReadOutcome::Failed(e),
+            };
+            if self.frame(&scratch[..read], batch, flood, now).is_break() {
+                return self.throttle(flood);
+            }
+            budget = budget.saturating_sub(read);
+            if budget == 0 {
+                return ReadOutcome::BudgetSpent;
+            }
+        }
+    }
+
+    /// Lets a throttled connection be read again (its bucket has refilled).
+    pub(crate) fn unthrottle(&mut self) {
+        self.throttled = false;
+    }
+
+    /// Frames `input` after what the framer holds; each line takes a token, and `Break` means the bucket ran
+    /// dry with that line and those after it still held.
+    fn frame(&mut self, input: &[u8], batch: &mut LineBatch, flood: FloodLimit, now: Instant) -> ControlFlow<()> {
+        let bucket = &mut self.bucket;
+        self.framer.push(input, |frame| {
+            if !bucket.try_take(flood, now) {
+                return ControlFlow::Break(());
+            }
+            batch.push(frame);
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// Stops reading until the bucket has a token again. The unread lines wait in the framer and in the
+    /// kernel, and TCP flow control slows the sender down.
+    fn throttle(&mut self, flood: FloodLimit) -> ReadOutcome {
+        self.throttled = true;
+        ReadOutcome::Throttled(self.bucket.next_token_at(flood))
+    }
+
+    /// Bytes queued and not yet written.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.output.queued_bytes()
+    }
+
+    pub(crate) fn has_output(&self) -> bool {
+        !self.output.is_empty()
+    }
+
+    /// Adds a payload to the output queue; [`Connection::flush`] writes it.
+    pub(crate) fn queue(&mut self, payload: &Payload) {
+        self.output.push(payload.clone());
+    }
+
+    /// Whether a flush now could make progress (otherwise a WRITABLE event will say when).
+    pub(crate) fn waiting_for_room(&self) -> bool {
+        self.wants_write
+    }
+
+    /// Writes pending output until done or blocked, and keeps WRITABLE interest registered exactly while
+    /// output is blocked.
+    pub(crate) fn flush(&mut self, registry: &Registry, token: Token) -> io::Result<Flush> {
+        let flushed = self.output.flush_to(&mut self.transport)?;
+        let wants_write = flushed == Flush::Blocked;
+        if wants_write != self.wants_write {
+            let interest = if wants_write { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            self.transport.reregister(registry, token, interest)?;
+            self.wants_write = wants_write;
+        }
+        Ok(flushed)
+    }
+
+    /// Ends our side after the last output: FIN to the peer, then reads whatever it still sent so that
+    /// dropping the socket does not answer unread input with a reset.
+    pub(crate) fn finish_close(&mut self) {
+        // The peer may already be gone; either way the socket is about to be dropped.
+        let _ = self.transport.shutdown_write();
+        let mut sink = [0u8; 4096];
+        let mut drained = 0;
+        while drained < DRAIN_AFTER_CLOSE_BYTES {
+            match self.transport.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! The connection table: every open connection in a slab keyed by its mio token, the limits they share, and the
+//! bookkeeping that carries out the chat core's effects on them: queueing output, flushing before the loop
+//! sleeps, throttling, closing.
+//!
+//! Connections are only removed in [`Connections::reap`], at the end of a loop iteration, so a key stays valid
+//! (and is not reused) while one iteration's events and effects are being handled.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use mio::{Registry, Token};
+use slab::Slab;
+
+use crate::core::chat::{Chat, ClientId, Effect, Payload};
+use crate::core::deadlines::DeadlineHeap;
+use crate::server::connection::{Connection, ReadOutcome};
+use crate::server::flood::{FloodLimit, TokenBucket};
+use crate::server::framing::LineBatch;
+use crate::server::output::Flush;
+use crate::server::per_ip::PerIpLimit;
+use crate::server::transport::Transport;
+
+/// How long a closing connection may take to accept its last output before it is dropped regardless.
+pub const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The limits every connection is held to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionLimits {
+    /// Output queued for one client before it is dropped as not reading.
+    pub max_queue_bytes: usize,
+    /// Lines per second read from one client.
+    pub flood: FloodLimit,
+    /// The longest line accepted.
+    pub max_line_bytes: usize,
+    /// Bytes read from one connection per loop turn before others get theirs.
+    pub read_budget_bytes: usize,
+}
+
+pub(crate) struct Connections {
+    slab: Slab<Connection>,
+    registry: Registry,
+    limits: ConnectionLimits,
+    /// Open connections per source address.
+    per_ip: PerIpLimit,
+    /// Keys whose output became pending during this iteration; flushed before the loop sleeps.
+    to_flush: Vec<usize>,
+    /// Keys marked dead, removed by `reap`.
+    to_reap: Vec<usize>,
+    /// When each closing connection is dropped even if its output has not drained.
+    closing: DeadlineHeap,
+    /// When each throttled connection may be read again.
+    throttled: DeadlineHeap,
+}
+
+impl Connections {
+    pub(crate) fn new(registry: Registry, limits: ConnectionLimits, per_ip: PerIpLimit) -> Connections {
+        Connections {
+            slab: Slab::new(),
+            registry,
+            limits,
+            per_ip,
+            to_flush: Vec::new(),
+            to_reap: Vec::new(),
+            closing: DeadlineHeap::new(),
+            throttled: DeadlineHeap::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    pub(crate) fn is_open(&self, key: usize) -> bool {
+        self.slab.get(key).is_some_and(Connection::is_open)
+    }
+
+    /// Counts a new connection from `ip` against the per-address cap; false if it is over.
+    pub(crate) fn try_admit_ip(&mut self, ip: IpAddr) -> bool {
+        self.per_ip.try_admit(ip)
+    }
+
+    /// Adds a connection (already counted by `try_admit_ip`) and registers it for reading; returns its key.
+    pub(crate) fn insert(&mut self, transport: Transport, peer: SocketAddr, now: Instant) -> std::io::Result<usize> {
+        let bucket = TokenBucket::new(self.limits.flood, now);
+        let mut connection = Connection::new(transport, peer, self.limits.max_line_bytes, bucket);
+        let entry = self.slab.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = connection.register(&self.registry, Token(key)) {
+            self.per_ip.release(peer.ip());
+            return Err(e);
+        }
+        entry.insert(connection);
+        Ok(key)
+    }
+
+    /// Reads and frames what `key` sent (see [`Connection::read_lines`]); a throttled connection gets a timer.
+    pub(crate) fn read_lines(
+        &mut self,
+        key: usize,
+        scratch: &mut [u8],
+        batch: &mut LineBatch,
+        now: Instant,
+    ) -> ReadOutcome {
+        let Some(conn) = self.slab.get_mut(key) else { return ReadOutcome::NotReading };
+        let outcome = conn.read_lines(scratch, batch, self.limits.flood, self.limits.read_budget_bytes, now);
+        if let ReadOutcome::Throttled(until) = outcome {
+            log::debug!("throttling {}: over {} lines/s", conn.peer(), self.limits.flood.rate);
+            self.throttled.schedule(key, until);
+        }
+        outcome
+    }
+
+    /// A throttled connection whose bucket has refilled by `now`, now readable again; the caller reads it.
+    pub(crate) fn pop_unthrottled(&mut self, now: Instant) -> Option<usize> {
+        let key = self.throttled.pop_due(now)?;
+        if let Some(conn) = self.slab.get_mut(key) {
+            conn.unthrottle();
+        }
+        Some(key)
+    }
+
+    /// Carries out the core's effects, in order, and empties `effects`.
+    pub(crate) fn apply(&mut self, chat: &Chat, effects: &mut Vec<Effect>, now: Instant) {
+        for effect in effects.drain(..) {
+            match effect {
+                Effect::Send { to, payload } => chat.for_each_recipient(to, |id| self.queue(id, &payload)),
+                Effect::Close(id) => self.close_after_flush(id, now),
+            }
+        }
+    }
+
+    /// Queues output for one connection. Past the per-connection cap the client is too slow to keep: it is
+    /// dropped, so it cannot hold the server's memory or delay anyone else.
+    fn queue(&mut self, id: ClientId, payload: &Payload) {
+        let Some(conn) = self.slab.get_mut(id) else { return };
+        if conn.is_dead() {
+            return;
+        }
+        let queued = conn.queued_bytes();
+        if queued + payload.len() > self.limits.max_queue_bytes {
+            log::warn!(
+                "disconnecting {}: {} bytes of output queued, over the {} byte cap (client not reading)",
+                conn.peer(),
+                queued + payload.len(),
+                self.limits.max_queue_bytes
+            );
+            self.kill(id);
+            return;
+        }
+        let was_idle = !conn.has_output();
+        conn.queue(payload);
+        if was_idle && !conn.waiting_for_room() {
+            self.to_flush.push(id);
+        }
+    }
+
+    /// Stops reading from `id` and closes it once its output is written (or [`CLOSE_FLUSH_TIMEOUT`] passes).
+    pub(crate) fn close_after_flush(&mut self, id: ClientId, now: Instant) {
+        let Some(conn) = self.slab.get_mut(id) else { return };
+        if conn.begin_closing() {
+            self.closing.schedule(id, now + CLOSE_FLUSH_TIMEOUT);
+            self.to_flush.push(id);
+        }
+    }
+
+    /// Marks a connection for removal at the end of this iteration, without writing anything more.
+    pub(crate) fn kill(&mut self, id: ClientId) {
+        if let Some(conn) = self.slab.get_mut(id)
+            && conn.mark_dead()
+        {
+            self.to_reap.push(id);
+        }
+    }
+
+    /// Writes what one connection has pending; a closing connection that is done is ended.
+    pub(crate) fn flush(&mut self, id: ClientId) {
+        let Some(conn) = self.slab.get_mut(id) else { return };
+        if conn.is_dead() {
+            return;
+        }
+        match conn.flush(&self.registry, Token(id)) {
+            Ok(Flush::Done) if conn.is_closing() => {
+                conn.finish_close();
+                self.kill(id);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                log::debug!("write to {} failed: {e}; closing", conn.peer());
+                self.kill(id);
+            }
+        }
+    }
+
+    /// Flushes every connection that got output since the last call: many replies leave in one write.
+    pub(crate) fn flush_pending(&mut self) {
+        let mut pending = std::mem::take(&mut self.to_flush);
+        for id in pending.drain(..) {
+            self.flush(id);
+        }
+        // Keep the allocation for the next iteration.
+        if self.to_flush.is_empty() {
+            self.to_flush = pending;
+        }
+    }
+
+    /// Removes every dead connection, telling the core each one is gone. Returns how many were removed.
+    pub(crate) fn reap(&mut self, chat: &mut Chat, effects: &mut Vec<Effect>, now: Instant) -> usize {
+        let mut removed = 0;
+        while let Some(id) = self.to_reap.pop() {
+            let Some(mut conn) = self.slab.try_remove(id) else {
+                continue;
+            };
+            if let Err(e) = conn.deregister(&self.registry) {
+                log::debug!("deregistering {} failed: {e}", conn.peer());
+            }
+            log::debug!("connection {id} from {} closed", conn.peer());
+            self.per_ip.release(conn.peer().ip());
+            self.closing.cancel(id);
+            self.throttled.cancel(id);
+            removed += 1;
+            chat.disconnect(id);
+            chat.take_effects(effects);
+            // Leave notices may overflow other slow clients, who join `to_reap` and are removed in this loop.
+            self.apply(chat, effects, now);
+        }
+        removed
+    }
+
+    /// Drops closing connections whose output did not drain in time.
+    pub(crate) fn expire_closing(&mut self, now: Instant) {
+        while let Some(id) = self.closing.pop_due(now) {
+            if let Some(conn) = self.slab.get(id)
+                && conn.is_closing()
+            {
+                log::debug!("{} did not take its last output in time; dropping it", conn.peer());
+                self.kill(id);
+            }
+        }
+    }
+
+    /// The next moment a closing connection expires or a throttled one may be read again.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        [self.closing.next(), self.throttled.next()].into_iter().flatten().min()
+    }
+
+    /// Whether any live connection still has output waiting.
+    pub(crate) fn any_output_pending(&self) -> bool {
+        self.slab.iter().any(|(_, c)| !c.is_dead() && c.has_output())
+    }
+}

@@ -1,0 +1,23 @@
+//! The server: one `mio` event loop and everything that touches sockets, files, signals and time.
+//!
+//! [`event_loop`] is the loop (accept, read, timers, signals, shutdown); a [`connection::Connection`] owns one
+//! client's I/O (its transport, line framing, flood bucket and output queue); [`connections`] is the table of
+//! them and carries out the core's effects. The history file is read at start-up and written by a helper
+//! thread ([`history_saver`]), so the loop never waits on the disk.
+
+pub mod clock;
+pub mod config;
+pub(crate) mod connection;
+pub(crate) mod connections;
+pub mod event_loop;
+pub(crate) mod flood;
+pub mod floor;
+pub mod framing;
+pub mod history_file;
+pub(crate) mod history_saver;
+pub mod limits;
+pub mod output;
+pub(crate) mod per_ip;
+pub(crate) mod transport;
+
+pub use event_loop::Server;
