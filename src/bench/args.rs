@@ -11,31 +11,31 @@ use crate::bench::protocol::Protocol;
 use crate::flags::{number, text};
 
 /// The server to load.
-pub const DEFAULT_TARGET: &str = "127.0.0.1:5555";
+pub(crate) const DEFAULT_TARGET: &str = "127.0.0.1:5555";
 /// Clients opened.
-pub const DEFAULT_CLIENTS: usize = 100;
+pub(crate) const DEFAULT_CLIENTS: usize = 100;
 /// Connections being opened or logging in at once.
-pub const DEFAULT_CONCURRENCY: usize = 100;
+pub(crate) const DEFAULT_CONCURRENCY: usize = 100;
 /// Tool threads.
-pub const DEFAULT_THREADS: usize = 1;
+pub(crate) const DEFAULT_THREADS: usize = 1;
 /// Seconds a client may take to connect and get into the room.
-pub const DEFAULT_LOGIN_TIMEOUT_SECS: f64 = 30.0;
+pub(crate) const DEFAULT_JOIN_TIMEOUT_SECS: f64 = 30.0;
 /// Seconds `connect` holds its clients.
-pub const DEFAULT_HOLD_SECS: f64 = 5.0;
+pub(crate) const DEFAULT_HOLD_SECS: f64 = 5.0;
 /// Clients that send in `fanout`.
-pub const DEFAULT_SENDERS: usize = 1;
+pub(crate) const DEFAULT_SENDERS: usize = 1;
 /// Seconds `fanout` sends for.
-pub const DEFAULT_DURATION_SECS: f64 = 10.0;
+pub(crate) const DEFAULT_DURATION_SECS: f64 = 10.0;
 /// Bytes of message text in `fanout`.
-pub const DEFAULT_SIZE: usize = 64;
+pub(crate) const DEFAULT_SIZE: usize = 64;
 /// Seconds receivers may take, after sending stops, to get the last messages.
-pub const DEFAULT_DRAIN_TIMEOUT_SECS: f64 = 10.0;
+pub(crate) const DEFAULT_DRAIN_TIMEOUT_SECS: f64 = 10.0;
 /// The IRC channel every client joins.
-pub const DEFAULT_CHANNEL: &str = "#bench";
+pub(crate) const DEFAULT_CHANNEL: &str = "#bench";
 /// The longest Charla message text accepted here (the server's line limit is 4096 bytes).
-pub const MAX_LINE_SIZE: usize = 4000;
+pub(crate) const MAX_LINE_TEXT_SIZE: usize = 4000;
 /// The longest IRC message text accepted here (an IRC line is at most 512 bytes with its prefix).
-pub const MAX_IRC_SIZE: usize = 400;
+pub(crate) const MAX_IRC_TEXT_SIZE: usize = 400;
 
 /// What the command line asked for.
 #[derive(Debug)]
@@ -72,7 +72,7 @@ Options (both scenarios):
   --concurrency N          connections opening or logging in at once             [default: {DEFAULT_CONCURRENCY}]
   --threads N              tool threads, each one mio loop over every Nth client [default: {DEFAULT_THREADS}]
   --source-ips A,B,...     loopback source addresses to spread connections over  [default: kernel's choice]
-  --login-timeout SECS     time a client may take to connect and join            [default: {DEFAULT_LOGIN_TIMEOUT_SECS}]
+  --login-timeout SECS     time a client may take to connect and join            [default: {DEFAULT_JOIN_TIMEOUT_SECS}]
   --server-pid PID         sample the server's RSS and CPU in /proc/PID           [default: not sampled]
   --channel NAME           IRC channel to join                                   [default: {DEFAULT_CHANNEL}]
   --json                   print one JSON object instead of the table
@@ -88,7 +88,7 @@ fanout:
   --closed-loop            each sender sends when its previous message is back   [default]
   --rate MSGS_PER_SEC      all senders together, on a fixed schedule
   --duration SECS          how long to send                                      [default: {DEFAULT_DURATION_SECS}]
-  --size BYTES             message text size, {MIN_SIZE}..{MAX_LINE_SIZE} ({MAX_IRC_SIZE} for irc)        [default: {DEFAULT_SIZE}]
+  --size BYTES             message text size, {MIN_SIZE}..{MAX_LINE_TEXT_SIZE} ({MAX_IRC_TEXT_SIZE} for irc)        [default: {DEFAULT_SIZE}]
   --drain-timeout SECS     wait after sending before missing messages are lost  [default: {DEFAULT_DRAIN_TIMEOUT_SECS}]
 
 IRC has no echo: with --protocol irc a closed-loop sender waits for its message to reach client i+threads.
@@ -113,7 +113,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
     let mut concurrency = DEFAULT_CONCURRENCY;
     let mut threads = DEFAULT_THREADS;
     let mut source_ips = Vec::new();
-    let mut login_timeout = secs(DEFAULT_LOGIN_TIMEOUT_SECS);
+    let mut join_timeout = secs(DEFAULT_JOIN_TIMEOUT_SECS);
     let mut server_pid = None;
     let mut channel = DEFAULT_CHANNEL.to_owned();
     let mut json = false;
@@ -137,7 +137,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
             Long("concurrency") => concurrency = number(&mut parser, "--concurrency")?,
             Long("threads") => threads = number(&mut parser, "--threads")?,
             Long("source-ips") => source_ips = parse_ips(&text(&mut parser, "--source-ips")?)?,
-            Long("login-timeout") => login_timeout = seconds(&mut parser, "--login-timeout")?,
+            Long("login-timeout") => join_timeout = seconds(&mut parser, "--login-timeout")?,
             Long("server-pid") => server_pid = Some(number::<u32>(&mut parser, "--server-pid")?),
             Long("channel") => channel = text(&mut parser, "--channel")?,
             Long("json") => json = true,
@@ -207,7 +207,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
         threads,
         source_ips,
         server_pid,
-        login_timeout,
+        join_timeout,
         channel: (!no_join).then_some(channel),
         json,
     }))
@@ -218,8 +218,8 @@ fn check_fanout(f: &Fanout, protocol: Protocol, clients: usize, threads: usize) 
         return Err(format!("--senders must be between 1 and --clients ({clients})"));
     }
     let max_size = match protocol {
-        Protocol::Line => MAX_LINE_SIZE,
-        Protocol::Irc => MAX_IRC_SIZE,
+        Protocol::Line => MAX_LINE_TEXT_SIZE,
+        Protocol::Irc => MAX_IRC_TEXT_SIZE,
     };
     if f.size < MIN_SIZE || f.size > max_size {
         return Err(format!("--size must be between {MIN_SIZE} and {max_size} bytes"));

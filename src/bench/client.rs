@@ -6,10 +6,10 @@ use std::io::{self, Write};
 use mio::net::TcpStream;
 
 /// The longest unfinished input line kept; a server sending more without a newline is misbehaving.
-pub const MAX_PARTIAL_LINE_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_PARTIAL_LINE_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     /// Not opened yet (waiting for a concurrency slot).
     Idle,
     /// TCP connect under way.
@@ -24,28 +24,28 @@ pub enum State {
     Closed,
 }
 
-pub struct Client {
+pub(crate) struct Client {
     /// The global index: the `i` in `bench-<pid>-<i>`.
-    pub index: usize,
-    pub socket: Option<TcpStream>,
-    pub state: State,
+    pub(crate) index: usize,
+    pub(crate) socket: Option<TcpStream>,
+    pub(crate) state: State,
     /// When connecting started, in ns from the run's origin.
-    pub started_ns: u64,
+    pub(crate) started_ns: u64,
     /// Unsent bytes, from `out_pos` on.
     out: Vec<u8>,
     out_pos: usize,
     /// The unfinished last line of what was read.
-    pub partial: Vec<u8>,
+    pub(crate) partial: Vec<u8>,
     /// Whether this client was in the room when the run started: only those count as receivers.
-    pub receiver: bool,
+    pub(crate) receiver: bool,
     /// Deliveries of this run's messages.
-    pub received: u64,
+    pub(crate) received: u64,
     /// Per sender, the sequence number expected next (one past the highest seen).
-    pub next_seq: Vec<u32>,
+    pub(crate) next_seq: Vec<u32>,
 }
 
 impl Client {
-    pub fn new(index: usize) -> Client {
+    pub(crate) fn new(index: usize) -> Client {
         Client {
             index,
             socket: None,
@@ -61,17 +61,17 @@ impl Client {
     }
 
     /// Whether the client is connecting or logging in (it holds a concurrency slot).
-    pub fn in_flight(&self) -> bool {
+    pub(crate) fn in_flight(&self) -> bool {
         matches!(self.state, State::Connecting | State::LoggingIn | State::Joining)
     }
 
     /// Bytes to send; call [`Client::flush`] to send them.
-    pub fn out(&mut self) -> &mut Vec<u8> {
+    pub(crate) fn out(&mut self) -> &mut Vec<u8> {
         &mut self.out
     }
 
     /// Writes pending output until done or the socket is full (a WRITABLE event then says when to go on).
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         let Some(socket) = self.socket.as_mut() else {
             return Ok(());
         };
@@ -90,7 +90,7 @@ impl Client {
     }
 
     /// Drops the socket; the client takes no more part in the run.
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.socket = None;
         self.state = State::Closed;
         self.out = Vec::new();

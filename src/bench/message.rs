@@ -7,21 +7,21 @@
 use std::io::Write as _;
 
 /// The longest header: a `u32` sequence number, a space and a `u64` timestamp.
-pub const MAX_HEADER_BYTES: usize = 10 + 1 + 20;
+pub(crate) const MAX_HEADER_BYTES: usize = 10 + 1 + 20;
 
 /// The smallest `--size` accepted: room for any header.
-pub const MIN_SIZE: usize = MAX_HEADER_BYTES;
+pub(crate) const MIN_SIZE: usize = MAX_HEADER_BYTES;
 
 /// What a received text carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
-    pub seq: u32,
+pub(crate) struct Stamp {
+    pub(crate) seq: u32,
     /// When the message was sent (closed loop) or meant to be sent (fixed rate), in ns from the run's origin.
-    pub sent_ns: u64,
+    pub(crate) sent_ns: u64,
 }
 
 /// Appends the text for `stamp`, `size` bytes long (or the bare header, if that is longer).
-pub fn write_text(out: &mut Vec<u8>, stamp: Stamp, size: usize) {
+pub(crate) fn write_text(out: &mut Vec<u8>, stamp: Stamp, size: usize) {
     let start = out.len();
     // Writing into a Vec cannot fail.
     let _ = write!(out, "{} {}", stamp.seq, stamp.sent_ns);
@@ -34,7 +34,7 @@ pub fn write_text(out: &mut Vec<u8>, stamp: Stamp, size: usize) {
 }
 
 /// Reads the stamp at the start of a received text; `None` for any other text.
-pub fn parse_text(text: &[u8]) -> Option<Stamp> {
+pub(crate) fn parse_text(text: &[u8]) -> Option<Stamp> {
     let mut fields = text.splitn(3, |&b| b == b' ');
     let seq = parse_digits(fields.next()?)?;
     let sent_ns = parse_digits(fields.next()?)?;
@@ -42,7 +42,7 @@ pub fn parse_text(text: &[u8]) -> Option<Stamp> {
 }
 
 /// A non-empty run of ASCII digits as a number; `None` on anything else or on overflow.
-pub fn parse_digits(digits: &[u8]) -> Option<u64> {
+pub(crate) fn parse_digits(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() {
         return None;
     }

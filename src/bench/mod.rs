@@ -13,15 +13,15 @@
 //! Load goes to loopback addresses only: [`args`] refuses any other target or source address.
 
 pub mod args;
-pub mod client;
-pub mod message;
+pub(crate) mod client;
+pub(crate) mod message;
 pub mod plan;
-pub mod procstat;
-pub mod progress;
-pub mod protocol;
+pub(crate) mod procstat;
+pub(crate) mod progress;
+pub(crate) mod protocol;
 pub mod report;
 pub mod run;
-pub mod shared;
-pub mod sockets;
-pub mod stats;
-pub mod worker;
+pub(crate) mod shared;
+pub(crate) mod sockets;
+pub(crate) mod stats;
+pub(crate) mod worker;

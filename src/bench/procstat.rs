@@ -7,14 +7,14 @@ use std::time::Duration;
 
 /// One look at a process.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ProcSample {
-    pub rss_kib: u64,
+pub(crate) struct ProcSample {
+    pub(crate) rss_kib: u64,
     /// User plus system CPU time since the process started.
-    pub cpu: Duration,
+    pub(crate) cpu: Duration,
 }
 
 /// Reads `/proc/PID/status` and `/proc/PID/stat`.
-pub fn sample(pid: u32) -> io::Result<ProcSample> {
+pub(crate) fn sample(pid: u32) -> io::Result<ProcSample> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| io::Error::new(e.kind(), format!("cannot read /proc/{pid}/status: {e}")))?;
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -52,12 +52,12 @@ fn ticks_to_duration(ticks: u64) -> Duration {
 }
 
 /// CPU time (user plus system) used so far by the calling thread.
-pub fn thread_cpu() -> Duration {
+pub(crate) fn thread_cpu() -> Duration {
     rusage_cpu(libc::RUSAGE_THREAD)
 }
 
 /// CPU time (user plus system) used so far by this whole process.
-pub fn process_cpu() -> Duration {
+pub(crate) fn process_cpu() -> Duration {
     rusage_cpu(libc::RUSAGE_SELF)
 }
 

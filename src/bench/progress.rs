@@ -9,7 +9,7 @@ use crate::bench::shared::{Phase, Shared};
 /// How often the line is redrawn.
 const INTERVAL: Duration = Duration::from_secs(1);
 
-pub struct Progress {
+pub(crate) struct Progress {
     enabled: bool,
     started: Instant,
     next: Instant,
@@ -18,13 +18,13 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(clients: usize) -> Progress {
+    pub(crate) fn new(clients: usize) -> Progress {
         let now = Instant::now();
         Progress { enabled: std::io::stderr().is_terminal(), started: now, next: now + INTERVAL, drawn: false, clients }
     }
 
     /// Redraws the line if a second has passed since the last time.
-    pub fn tick(&mut self, shared: &Shared) {
+    pub(crate) fn tick(&mut self, shared: &Shared) {
         let now = Instant::now();
         if !self.enabled || now < self.next {
             return;
@@ -54,7 +54,7 @@ impl Progress {
     }
 
     /// Clears the line before the final report.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if self.drawn {
             let _ = write!(std::io::stderr(), "\r\x1b[K");
             self.drawn = false;

@@ -10,7 +10,7 @@ use crate::bench::message::parse_digits;
 
 /// Which server dialect to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     /// Charla's protocol: answer `USERNAME:` with a name, public messages arrive as `[HH:MM] name: text`.
     Line,
     /// IRC, as served by ngIRCd and friends.
@@ -30,7 +30,7 @@ impl FromStr for Protocol {
 }
 
 impl Protocol {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Protocol::Line => "line",
             Protocol::Irc => "irc",
@@ -40,7 +40,7 @@ impl Protocol {
 
 /// One received line, as far as the benchmark cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Incoming<'a> {
+pub(crate) enum Incoming<'a> {
     /// Charla asks for a name (`USERNAME:` or its translation: a single word ending in a colon).
     NamePrompt,
     /// Charla's welcome, or IRC's 001: the name was accepted.
@@ -61,8 +61,8 @@ pub enum Incoming<'a> {
 
 /// A protocol plus this run's naming: how to talk, and how to recognise our own clients' messages.
 #[derive(Debug, Clone)]
-pub struct Dialect {
-    pub protocol: Protocol,
+pub(crate) struct Dialect {
+    pub(crate) protocol: Protocol,
     /// `bench-<pid>-`: every client's name is this plus its index.
     name_prefix: String,
     /// The IRC channel every client joins, or `None` to stop at registration (`connect --no-join`).
@@ -76,16 +76,16 @@ const IRC_REFUSALS: &[&[u8]] = &[
 ];
 
 impl Dialect {
-    pub fn new(protocol: Protocol, name_prefix: String, channel: Option<String>) -> Dialect {
+    pub(crate) fn new(protocol: Protocol, name_prefix: String, channel: Option<String>) -> Dialect {
         Dialect { protocol, name_prefix, channel }
     }
 
-    pub fn name(&self, index: usize) -> String {
+    pub(crate) fn name(&self, index: usize) -> String {
         format!("{}{index}", self.name_prefix)
     }
 
     /// What to send as soon as the TCP connection is up.
-    pub fn greet(&self, index: usize, out: &mut Vec<u8>) {
+    pub(crate) fn greet(&self, index: usize, out: &mut Vec<u8>) {
         if self.protocol == Protocol::Irc {
             let name = self.name(index);
             out.extend_from_slice(format!("NICK {name}\r\nUSER {name} 0 * :charla-bench\r\n").as_bytes());
@@ -93,7 +93,7 @@ impl Dialect {
     }
 
     /// The answer to [`Incoming::NamePrompt`].
-    pub fn answer_prompt(&self, index: usize, out: &mut Vec<u8>) {
+    pub(crate) fn answer_prompt(&self, index: usize, out: &mut Vec<u8>) {
         out.extend_from_slice(self.name(index).as_bytes());
         out.push(b'\n');
     }
@@ -101,7 +101,7 @@ impl Dialect {
     /// What to send once [`Incoming::Registered`] arrives; returns whether the client is now in the room
     /// (Charla: yes, naming is joining; IRC: only after the JOIN is answered with [`Incoming::InRoom`], or at
     /// once when there is no channel to join).
-    pub fn after_registered(&self, out: &mut Vec<u8>) -> bool {
+    pub(crate) fn after_registered(&self, out: &mut Vec<u8>) -> bool {
         match (self.protocol, &self.channel) {
             (Protocol::Line, _) | (Protocol::Irc, None) => true,
             (Protocol::Irc, Some(channel)) => {
@@ -112,7 +112,7 @@ impl Dialect {
     }
 
     /// Appends one public message; `text` writes the text itself.
-    pub fn public_message(&self, out: &mut Vec<u8>, text: impl FnOnce(&mut Vec<u8>)) {
+    pub(crate) fn public_message(&self, out: &mut Vec<u8>, text: impl FnOnce(&mut Vec<u8>)) {
         match self.protocol {
             Protocol::Line => {
                 text(out);
@@ -128,14 +128,14 @@ impl Dialect {
         }
     }
 
-    pub fn pong(&self, token: &[u8], out: &mut Vec<u8>) {
+    pub(crate) fn pong(&self, token: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(b"PONG ");
         out.extend_from_slice(token);
         out.extend_from_slice(b"\r\n");
     }
 
     /// The polite way to leave.
-    pub fn quit(&self, out: &mut Vec<u8>) {
+    pub(crate) fn quit(&self, out: &mut Vec<u8>) {
         match self.protocol {
             Protocol::Line => out.extend_from_slice(b"/quit\n"),
             Protocol::Irc => out.extend_from_slice(b"QUIT :charla-bench done\r\n"),
@@ -143,7 +143,7 @@ impl Dialect {
     }
 
     /// Recognises one line (its `\n` already removed; a trailing `\r` is ignored).
-    pub fn parse<'a>(&self, line: &'a [u8]) -> Incoming<'a> {
+    pub(crate) fn parse<'a>(&self, line: &'a [u8]) -> Incoming<'a> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         match self.protocol {
             Protocol::Line => self.parse_line(line),

@@ -9,93 +9,93 @@ use crate::bench::stats::Percentiles;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    pub scenario: &'static str,
-    pub protocol: &'static str,
-    pub target: String,
-    pub clients: usize,
-    pub concurrency: usize,
-    pub threads: usize,
-    pub source_ips: Vec<String>,
-    pub connect: ConnectReport,
-    pub fanout: Option<FanoutReport>,
-    pub server: Option<ServerReport>,
-    pub tool: ToolReport,
-    pub warnings: Vec<String>,
+    pub(crate) scenario: &'static str,
+    pub(crate) protocol: &'static str,
+    pub(crate) target: String,
+    pub(crate) clients: usize,
+    pub(crate) concurrency: usize,
+    pub(crate) threads: usize,
+    pub(crate) source_ips: Vec<String>,
+    pub(crate) connect: ConnectReport,
+    pub(crate) fanout: Option<FanoutReport>,
+    pub(crate) server: Option<ServerReport>,
+    pub(crate) tool: ToolReport,
+    pub(crate) warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ConnectReport {
-    pub attempted: u64,
-    pub established: u64,
+pub(crate) struct ConnectReport {
+    pub(crate) attempted: u64,
+    pub(crate) established: u64,
     /// Named (Charla) or registered and joined (IRC).
-    pub in_room: u64,
-    pub failed: u64,
-    pub failures: BTreeMap<String, u64>,
+    pub(crate) in_room: u64,
+    pub(crate) failed: u64,
+    pub(crate) failures: BTreeMap<String, u64>,
     /// From the first connect to the last established connection.
-    pub connect_seconds: f64,
-    pub connections_per_second: f64,
+    pub(crate) connect_seconds: f64,
+    pub(crate) connections_per_second: f64,
     /// From the first connect until the last client was in the room.
-    pub seconds_until_all_in_room: f64,
-    pub in_room_per_second: f64,
+    pub(crate) seconds_until_all_in_room: f64,
+    pub(crate) in_room_per_second: f64,
     /// Starting to connect → TCP established.
-    pub connect_latency: Percentiles,
+    pub(crate) connect_latency: Percentiles,
     /// Starting to connect → in the room.
-    pub login_latency: Percentiles,
+    pub(crate) login_latency: Percentiles,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct FanoutReport {
-    pub senders: usize,
+pub(crate) struct FanoutReport {
+    pub(crate) senders: usize,
     /// `closed-loop` or `rate`.
-    pub pace: &'static str,
-    pub rate_per_second: Option<f64>,
-    pub duration_seconds: f64,
-    pub size_bytes: usize,
+    pub(crate) pace: &'static str,
+    pub(crate) rate_per_second: Option<f64>,
+    pub(crate) duration_seconds: f64,
+    pub(crate) size_bytes: usize,
     /// Clients in the room when sending started.
-    pub receivers: u64,
-    pub messages_sent: u64,
-    pub deliveries_expected: u64,
-    pub deliveries_received: u64,
-    pub lost: u64,
-    pub reordered: u64,
+    pub(crate) receivers: u64,
+    pub(crate) messages_sent: u64,
+    pub(crate) deliveries_expected: u64,
+    pub(crate) deliveries_received: u64,
+    pub(crate) lost: u64,
+    pub(crate) reordered: u64,
     /// Receivers that were disconnected before the run ended.
-    pub receivers_dropped: u64,
+    pub(crate) receivers_dropped: u64,
     /// Deliveries received over the time from the first scheduled send to the last delivery, or over the
     /// sending duration if that is longer.
-    pub deliveries_per_second: f64,
+    pub(crate) deliveries_per_second: f64,
     /// Send time (scheduled time, in rate mode) → receipt, over every delivery.
-    pub latency: Percentiles,
+    pub(crate) latency: Percentiles,
     /// Rate mode only: how late the tool itself sent against the schedule.
-    pub send_lag: Option<Percentiles>,
+    pub(crate) send_lag: Option<Percentiles>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ServerReport {
-    pub pid: u32,
-    pub rss_kib_before: u64,
+pub(crate) struct ServerReport {
+    pub(crate) pid: u32,
+    pub(crate) rss_kib_before: u64,
     /// When every client was in the room (or had failed).
-    pub rss_kib_all_in: u64,
+    pub(crate) rss_kib_all_in: u64,
     /// At the end of the hold (connect) or of the drain (fanout).
-    pub rss_kib_end: u64,
+    pub(crate) rss_kib_end: u64,
     /// (RSS when all were in − RSS before) / clients in the room.
-    pub rss_bytes_per_client: f64,
+    pub(crate) rss_bytes_per_client: f64,
     /// Server CPU (user + system) while clients connected and logged in.
-    pub cpu_seconds_join: f64,
+    pub(crate) cpu_seconds_join: f64,
     /// Server CPU while holding (connect) or from the start of sending to the end of the drain (fanout).
-    pub cpu_seconds_run: f64,
+    pub(crate) cpu_seconds_run: f64,
     pub cpu_seconds_per_1000_deliveries: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ToolReport {
+pub(crate) struct ToolReport {
     /// The busiest tool thread's CPU time over the phase's wall time, in percent.
-    pub busiest_thread_cpu_percent_join: f64,
-    pub busiest_thread_cpu_percent_run: f64,
+    pub(crate) busiest_thread_cpu_percent_join: f64,
+    pub(crate) busiest_thread_cpu_percent_run: f64,
     /// All tool threads together, over the whole run.
-    pub process_cpu_seconds: f64,
-    pub wall_seconds: f64,
+    pub(crate) process_cpu_seconds: f64,
+    pub(crate) wall_seconds: f64,
     /// The soft open-files limit after raising it.
-    pub open_files_limit: u64,
+    pub(crate) open_files_limit: u64,
 }
 
 impl Report {

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The longest a worker sleeps in `poll` before it looks at the phase again.
-pub const MAX_POLL_WAIT: Duration = Duration::from_millis(10);
+pub(crate) const MAX_POLL_WAIT: Duration = Duration::from_millis(10);
 
 /// Where the run is. Phases only move forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Opening clients and logging them in.
     Join = 0,
     /// `connect`: every client is in (or failed); hold them.
@@ -23,31 +23,31 @@ pub enum Phase {
     Leave = 3,
 }
 
-pub struct Shared {
+pub(crate) struct Shared {
     /// Every timestamp in the run, including those inside messages, is nanoseconds since this.
-    pub origin: Instant,
+    pub(crate) origin: Instant,
     phase: AtomicU8,
     /// When senders start; set before the phase becomes [`Phase::Run`].
     run_start_ns: AtomicU64,
-    pub established: AtomicU64,
-    pub named: AtomicU64,
+    pub(crate) established: AtomicU64,
+    pub(crate) named: AtomicU64,
     /// Clients that never got in, or were closed before the run ended.
-    pub failed: AtomicU64,
+    pub(crate) failed: AtomicU64,
     /// Progress only: messages sent and deliveries received so far.
-    pub sent: AtomicU64,
-    pub received: AtomicU64,
+    pub(crate) sent: AtomicU64,
+    pub(crate) received: AtomicU64,
     /// Messages each sender sent in all; final once `senders_done` equals the worker count.
-    pub sent_by_sender: Vec<AtomicU64>,
+    pub(crate) sent_by_sender: Vec<AtomicU64>,
     /// Workers that have stopped sending and published their senders' counts.
-    pub senders_done: AtomicUsize,
+    pub(crate) senders_done: AtomicUsize,
     /// Workers that have received everything expected (or given up waiting).
-    pub drained: AtomicUsize,
+    pub(crate) drained: AtomicUsize,
     /// A worker could not go on (its poll failed); the run ends early.
-    pub aborted: AtomicBool,
+    pub(crate) aborted: AtomicBool,
 }
 
 impl Shared {
-    pub fn new(senders: usize) -> Shared {
+    pub(crate) fn new(senders: usize) -> Shared {
         Shared {
             origin: Instant::now(),
             phase: AtomicU8::new(Phase::Join as u8),
@@ -65,15 +65,15 @@ impl Shared {
     }
 
     /// Nanoseconds since [`Shared::origin`].
-    pub fn now_ns(&self) -> u64 {
+    pub(crate) fn now_ns(&self) -> u64 {
         self.ns_at(Instant::now())
     }
 
-    pub fn ns_at(&self, at: Instant) -> u64 {
+    pub(crate) fn ns_at(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
     }
 
-    pub fn phase(&self) -> Phase {
+    pub(crate) fn phase(&self) -> Phase {
         match self.phase.load(Ordering::Acquire) {
             0 => Phase::Join,
             1 => Phase::Hold,
@@ -82,22 +82,22 @@ impl Shared {
         }
     }
 
-    pub fn set_phase(&self, phase: Phase) {
+    pub(crate) fn set_phase(&self, phase: Phase) {
         self.phase.fetch_max(phase as u8, Ordering::AcqRel);
     }
 
     /// Starts the fan-out: senders begin at `start_ns`.
-    pub fn start_run(&self, start_ns: u64) {
+    pub(crate) fn start_run(&self, start_ns: u64) {
         self.run_start_ns.store(start_ns, Ordering::Release);
         self.set_phase(Phase::Run);
     }
 
-    pub fn run_start_ns(&self) -> u64 {
+    pub(crate) fn run_start_ns(&self) -> u64 {
         self.run_start_ns.load(Ordering::Acquire)
     }
 
     /// Messages sent by all senders; final once every worker has stopped sending.
-    pub fn total_sent(&self) -> u64 {
+    pub(crate) fn total_sent(&self) -> u64 {
         self.sent_by_sender.iter().map(|s| s.load(Ordering::Acquire)).sum()
     }
 }

@@ -11,7 +11,7 @@ use crate::error::Context;
 
 /// Starts connecting to `target`, from `source` if given. The connect completes later: the socket becomes
 /// writable, and [`connect_result`] says how it went.
-pub fn start_connect(target: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
+pub(crate) fn start_connect(target: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
     let socket = Socket::new(Domain::for_address(target), Type::STREAM, Some(Protocol::TCP))
         .context("cannot create a socket")?;
     socket.set_nonblocking(true).context("cannot make a socket non-blocking")?;
@@ -37,7 +37,7 @@ pub fn start_connect(target: SocketAddr, source: Option<IpAddr>) -> io::Result<T
 
 /// After a writable (or error) event on a connecting socket: `Ok(true)` once connected, `Ok(false)` while the
 /// connect is still under way (events may be spurious), `Err` if it failed.
-pub fn connect_result(stream: &TcpStream) -> io::Result<bool> {
+pub(crate) fn connect_result(stream: &TcpStream) -> io::Result<bool> {
     if let Some(e) = stream.take_error()? {
         return Err(e);
     }
@@ -65,7 +65,7 @@ fn set_bind_address_no_port(socket: &Socket) {
 }
 
 /// A failure cause short enough to count by: the OS error's name where there is one.
-pub fn cause(what: &str, e: &io::Error) -> String {
+pub(crate) fn cause(what: &str, e: &io::Error) -> String {
     match e.raw_os_error() {
         Some(code) => format!("{what}: {}", io::Error::from_raw_os_error(code)),
         None => format!("{what}: {e}"),

@@ -13,40 +13,40 @@ const HISTOGRAM_MAX_NS: u64 = 3_600_000_000_000;
 const HISTOGRAM_DIGITS: u8 = 3;
 
 /// A histogram of durations in nanoseconds.
-pub fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     // Not an input path: the bounds are constants, valid for hdrhistogram (low >= 1, high >= 2 * low, 0..=5 digits).
     Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, HISTOGRAM_DIGITS).expect("constant histogram bounds are valid")
 }
 
 #[derive(Debug, Clone)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// From starting to connect until TCP is established.
-    pub connect_ns: Histogram<u64>,
+    pub(crate) connect_ns: Histogram<u64>,
     /// From starting to connect until in the room.
-    pub login_ns: Histogram<u64>,
+    pub(crate) login_ns: Histogram<u64>,
     /// From a message's send time (scheduled time, in rate mode) to its delivery, over every delivery.
-    pub latency_ns: Histogram<u64>,
+    pub(crate) latency_ns: Histogram<u64>,
     /// Rate mode: how late the tool sent each message against its schedule (the tool's own delay).
-    pub send_lag_ns: Histogram<u64>,
-    pub failures: BTreeMap<String, u64>,
-    pub attempted: u64,
-    pub established: u64,
-    pub in_room: u64,
-    pub first_start_ns: Option<u64>,
-    pub last_established_ns: u64,
-    pub last_in_room_ns: u64,
-    pub sent: u64,
-    pub expected: u64,
-    pub received: u64,
-    pub lost: u64,
+    pub(crate) send_lag_ns: Histogram<u64>,
+    pub(crate) failures: BTreeMap<String, u64>,
+    pub(crate) attempted: u64,
+    pub(crate) established: u64,
+    pub(crate) in_room: u64,
+    pub(crate) first_start_ns: Option<u64>,
+    pub(crate) last_established_ns: u64,
+    pub(crate) last_in_room_ns: u64,
+    pub(crate) sent: u64,
+    pub(crate) expected: u64,
+    pub(crate) received: u64,
+    pub(crate) lost: u64,
     /// Deliveries that came with a lower sequence number than one already seen from the same sender.
-    pub reordered: u64,
-    pub last_delivery_ns: u64,
+    pub(crate) reordered: u64,
+    pub(crate) last_delivery_ns: u64,
     /// Receivers the server closed (or that failed) after the run started.
-    pub dropped_during_run: u64,
+    pub(crate) dropped_during_run: u64,
     /// The busiest worker thread's CPU time while joining, and while running (or holding).
-    pub join_cpu: Duration,
-    pub run_cpu: Duration,
+    pub(crate) join_cpu: Duration,
+    pub(crate) run_cpu: Duration,
 }
 
 impl Default for Tally {
@@ -77,13 +77,13 @@ impl Default for Tally {
 }
 
 impl Tally {
-    pub fn fail(&mut self, cause: String) {
+    pub(crate) fn fail(&mut self, cause: String) {
         *self.failures.entry(cause).or_default() += 1;
     }
 
     /// Adds another worker's tally to this one. Times of day take the extreme; CPU times take the busiest
     /// thread, which is the one that could become a bottleneck.
-    pub fn merge(&mut self, other: &Tally) {
+    pub(crate) fn merge(&mut self, other: &Tally) {
         for (mine, theirs) in [
             (&mut self.connect_ns, &other.connect_ns),
             (&mut self.login_ns, &other.login_ns),
@@ -119,17 +119,17 @@ impl Tally {
 
 /// Percentiles of a histogram, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Percentiles {
-    pub count: u64,
+pub(crate) struct Percentiles {
+    pub(crate) count: u64,
     pub p50_us: f64,
     pub p90_us: f64,
     pub p99_us: f64,
     pub p99_9_us: f64,
-    pub max_us: f64,
+    pub(crate) max_us: f64,
 }
 
 impl Percentiles {
-    pub fn of(h: &Histogram<u64>) -> Percentiles {
+    pub(crate) fn of(h: &Histogram<u64>) -> Percentiles {
         let us = |ns: u64| (ns as f64 / 1000.0 * 10.0).round() / 10.0;
         if h.is_empty() {
             return Percentiles { count: 0, p50_us: 0.0, p90_us: 0.0, p99_us: 0.0, p99_9_us: 0.0, max_us: 0.0 };

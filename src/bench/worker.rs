@@ -23,9 +23,9 @@ use crate::bench::sockets::{cause, connect_result, start_connect};
 use crate::bench::stats::Tally;
 
 /// Readiness events taken per `poll`.
-const EVENTS_PER_POLL: usize = 256;
+const WORKER_EVENTS_PER_POLL: usize = 256;
 /// Bytes per `read` call, in the one buffer all of a worker's clients share.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
+const WORKER_READ_CHUNK_BYTES: usize = 64 * 1024;
 /// How often unfinished logins are checked against the login timeout.
 const LOGIN_CHECK_INTERVAL_NS: u64 = 100_000_000;
 /// How often receivers are checked for having everything, while draining.
@@ -75,7 +75,7 @@ struct Ctx {
     unpublished_received: u64,
 }
 
-pub struct Worker {
+pub(crate) struct Worker {
     id: usize,
     poll: Poll,
     events: Events,
@@ -92,7 +92,7 @@ pub struct Worker {
 
 impl Worker {
     /// Worker `id` of `plan.threads`, with clients `id`, `id + threads`, ...
-    pub fn new(id: usize, plan: Arc<Plan>, shared: Arc<Shared>, dialect: Dialect) -> io::Result<Worker> {
+    pub(crate) fn new(id: usize, plan: Arc<Plan>, shared: Arc<Shared>, dialect: Dialect) -> io::Result<Worker> {
         let poll = Poll::new().map_err(|e| io::Error::new(e.kind(), format!("cannot create a poll instance: {e}")))?;
         let clients: Vec<Client> = (id..plan.clients).step_by(plan.threads).map(Client::new).collect();
         let senders = match plan.fanout() {
@@ -106,9 +106,9 @@ impl Worker {
         Ok(Worker {
             id,
             poll,
-            events: Events::with_capacity(EVENTS_PER_POLL),
+            events: Events::with_capacity(WORKER_EVENTS_PER_POLL),
             clients,
-            scratch: vec![0; READ_CHUNK_BYTES].into_boxed_slice(),
+            scratch: vec![0; WORKER_READ_CHUNK_BYTES].into_boxed_slice(),
             next_to_open: 0,
             max_in_flight: share.max(1),
             next_login_check_ns: 0,
@@ -130,7 +130,7 @@ impl Worker {
     }
 
     /// Runs every phase until [`Phase::Leave`], then closes all clients and returns what was measured.
-    pub fn run(mut self) -> Tally {
+    pub(crate) fn run(mut self) -> Tally {
         loop {
             let now = self.ctx.shared.now_ns();
             self.observe_phase(now);
@@ -251,7 +251,7 @@ impl Worker {
             return;
         }
         self.next_login_check_ns = now + LOGIN_CHECK_INTERVAL_NS;
-        let limit = u64::try_from(self.ctx.plan.login_timeout.as_nanos()).unwrap_or(u64::MAX);
+        let limit = u64::try_from(self.ctx.plan.join_timeout.as_nanos()).unwrap_or(u64::MAX);
         for local in 0..self.next_to_open {
             let client = &self.clients[local];
             if client.in_flight() && now.saturating_sub(client.started_ns) > limit {

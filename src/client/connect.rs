@@ -7,11 +7,11 @@ use std::time::Duration;
 use crate::core::catalog::{Lang, Text};
 
 /// How long one connection attempt (to one resolved address) may take before it counts as unanswered.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the client could not connect.
 #[derive(Debug)]
-pub struct ConnectError {
+pub(crate) struct ConnectError {
     /// `host:port` as the user gave it (IPv6 hosts bracketed).
     addr: String,
     cause: Cause,
@@ -28,7 +28,7 @@ enum Cause {
 
 impl ConnectError {
     /// The one line to show the user.
-    pub fn render(&self, lang: Lang) -> String {
+    pub(crate) fn render(&self, lang: Lang) -> String {
         let addr = self.addr.as_str();
         match &self.cause {
             Cause::Refused => Text::ConnectRefused { addr }.render(lang),
@@ -39,13 +39,13 @@ impl ConnectError {
 }
 
 /// `host:port`, with an IPv6 address in brackets.
-pub fn display_addr(host: &str, port: u16) -> String {
+pub(crate) fn display_addr(host: &str, port: u16) -> String {
     if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
 }
 
 /// Resolves `host` and tries each of its addresses in turn, each for at most [`CONNECT_TIMEOUT`]. Returns the
 /// connection twice: a handle to write to and one to read from, for the reader thread.
-pub fn connect(host: &str, port: u16) -> Result<(TcpStream, TcpStream), ConnectError> {
+pub(crate) fn connect(host: &str, port: u16) -> Result<(TcpStream, TcpStream), ConnectError> {
     let error = |cause| ConnectError { addr: display_addr(host, port), cause };
     let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(|e| error(Cause::Other(e)))?.collect();
     let mut last = None;

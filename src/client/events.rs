@@ -3,7 +3,7 @@
 
 /// Something the main thread must know about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     /// The server asks for a username; its question, e.g. `USUARIO:`.
     AskName(String),
     /// The server accepted our name: the chat has begun.

@@ -15,7 +15,7 @@ const LANGS: [Lang; 2] = [Lang::En, Lang::Es];
 
 /// What kind of line the server sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// The username question: the server waits for a name.
     AskName,
     /// The server accepted a name; the line names it.
@@ -36,10 +36,10 @@ pub enum Kind {
 
 /// One recognised line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Incoming {
-    pub kind: Kind,
+pub(crate) struct Incoming {
+    pub(crate) kind: Kind,
     /// Where in the line the user name it is from or about is, if any.
-    pub name: Option<Range<usize>>,
+    pub(crate) name: Option<Range<usize>>,
 }
 
 impl Incoming {
@@ -77,7 +77,7 @@ impl Affixes {
 
 /// Recognises the server's lines, one at a time, in order: a user list's entries follow its header.
 #[derive(Debug)]
-pub struct Recognizer {
+pub(crate) struct Recognizer {
     ask_name: Vec<String>,
     welcome: Vec<Affixes>,
     /// `(private) ` and `(privado) `: what follows the stamp in a private message.
@@ -98,7 +98,7 @@ impl Default for Recognizer {
 }
 
 impl Recognizer {
-    pub fn new() -> Recognizer {
+    pub(crate) fn new() -> Recognizer {
         let at = HourMinute { hour: 0, minute: 0 };
         let each = |f: &dyn Fn(Lang) -> Affixes| LANGS.iter().map(|&lang| f(lang)).collect::<Vec<_>>();
         Recognizer {
@@ -139,7 +139,7 @@ impl Recognizer {
     }
 
     /// Recognises the next line from the server (without its terminator).
-    pub fn recognize(&mut self, line: &str) -> Incoming {
+    pub(crate) fn recognize(&mut self, line: &str) -> Incoming {
         if self.entries_left > 0 {
             self.entries_left -= 1;
             if let Some(name) = self.user_entry.iter().find_map(|a| a.value_in(line)) {

@@ -13,14 +13,14 @@ use crate::client::session::{Next, Outcome, Session, TICK};
 use crate::core::catalog::{Lang, Text};
 
 /// The line editor, used by the main thread.
-pub struct Terminal {
+pub(crate) struct Terminal {
     editor: DefaultEditor,
 }
 
 impl Terminal {
     /// Sets up the editor, and the printer the reader thread shows lines through. Fails when the terminal cannot
     /// be driven (e.g. `TERM=dumb`); the caller then falls back to the non-interactive mode.
-    pub fn open() -> rustyline::Result<(Terminal, Box<dyn Sink>)> {
+    pub(crate) fn open() -> rustyline::Result<(Terminal, Box<dyn Sink>)> {
         // In-session history only: nothing is read from or written to a history file.
         let config = Config::builder().auto_add_history(false).build();
         let mut editor = DefaultEditor::with_config(config)?;
@@ -62,7 +62,7 @@ enum Step {
 }
 
 /// Runs the session until it ends.
-pub fn run(terminal: &mut Terminal, session: &mut Session, mut login: Login, lang: Lang) -> Outcome {
+pub(crate) fn run(terminal: &mut Terminal, session: &mut Session, mut login: Login, lang: Lang) -> Outcome {
     let mut phase = Phase::Waiting;
     loop {
         let step = match phase {

@@ -13,21 +13,21 @@ use std::time::Duration;
 
 /// How long the reader thread lets the editor print the last lines before waking it: rustyline looks at its
 /// signal pipe before its print pipe, so a line still queued when the wake-up lands would not be shown.
-pub const PRINT_GRACE: Duration = Duration::from_millis(50);
+pub(crate) const PRINT_GRACE: Duration = Duration::from_millis(50);
 /// How often the wake-up is repeated until the main thread has seen the end. One alone could land just before
 /// `readline` installs its handler, and be taken as a plain flag while `readline` goes on waiting.
-pub const WAKE_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const WAKE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Ctrl+C presses not yet handled.
 #[derive(Debug)]
-pub struct Interrupts {
+pub(crate) struct Interrupts {
     flag: Arc<AtomicBool>,
 }
 
 impl Interrupts {
     /// Catches SIGINT from now on. If the handler cannot be installed (it practically cannot fail), Ctrl+C keeps
     /// its default effect and ends the process at once.
-    pub fn install() -> Interrupts {
+    pub(crate) fn install() -> Interrupts {
         let flag = Arc::new(AtomicBool::new(false));
         if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&flag)) {
             log::debug!("cannot catch SIGINT: {e}");
@@ -36,13 +36,13 @@ impl Interrupts {
     }
 
     /// Whether Ctrl+C was pressed since the last call.
-    pub fn take(&self) -> bool {
+    pub(crate) fn take(&self) -> bool {
         self.flag.swap(false, Ordering::SeqCst)
     }
 }
 
 /// Run by the reader thread once the connection has ended: wakes the editor until `seen` is set.
-pub fn wake_editor(seen: &AtomicBool) {
+pub(crate) fn wake_editor(seen: &AtomicBool) {
     thread::sleep(PRINT_GRACE);
     while !seen.load(Ordering::SeqCst) {
         // raise(3) runs the handler on this thread: rustyline's, which writes to the pipe its `select` watches,

@@ -6,11 +6,11 @@ use crate::client::events::Event;
 use crate::client::session::{Next, Outcome, Session, TICK};
 
 /// How long the client waits for the server to say goodbye and close after a `/quit`, Ctrl+D or Ctrl+C.
-pub const GOODBYE_WAIT: Duration = Duration::from_secs(2);
+pub(crate) const GOODBYE_WAIT: Duration = Duration::from_secs(2);
 
 /// Sends `/quit` (unless it was sent) and waits for the server to close, up to [`GOODBYE_WAIT`]. The user has
 /// left either way.
-pub fn leave(session: &mut Session) -> Outcome {
+pub(crate) fn leave(session: &mut Session) -> Outcome {
     // A failed send means the connection is already gone: nothing is left to wait for.
     if session.out.quit().is_ok() {
         wait_for_close(session, GOODBYE_WAIT);
@@ -19,7 +19,7 @@ pub fn leave(session: &mut Session) -> Outcome {
 }
 
 /// Waits until the connection closes, at most `limit`; another Ctrl+C stops waiting. Tells whether it closed.
-pub fn wait_for_close(session: &mut Session, limit: Duration) -> bool {
+pub(crate) fn wait_for_close(session: &mut Session, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while !session.is_closed() {
         let left = deadline.saturating_duration_since(Instant::now());

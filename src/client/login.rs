@@ -3,7 +3,7 @@
 
 /// The answer to one username question.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// Send this name without asking.
     Send(String),
     /// Let the user type a name.
@@ -11,18 +11,18 @@ pub enum Answer {
 }
 
 #[derive(Debug)]
-pub struct Login {
+pub(crate) struct Login {
     /// The `--name` not yet tried.
     name: Option<String>,
 }
 
 impl Login {
-    pub fn new(name: Option<String>) -> Login {
+    pub(crate) fn new(name: Option<String>) -> Login {
         Login { name }
     }
 
     /// The server asked for a name.
-    pub fn answer(&mut self) -> Answer {
+    pub(crate) fn answer(&mut self) -> Answer {
         match self.name.take() {
             Some(name) => Answer::Send(name),
             None => Answer::AskUser,

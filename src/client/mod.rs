@@ -4,20 +4,20 @@
 //! thread shows the server's lines as they come, and in the non-interactive mode a second one reads standard
 //! input. The main thread answers the username question, sends what the user types, and decides when to leave.
 
-pub mod connect;
-pub mod events;
-pub mod incoming;
-pub mod interactive;
-pub mod interrupt;
-pub mod leave;
-pub mod login;
+pub(crate) mod connect;
+pub(crate) mod events;
+pub(crate) mod incoming;
+pub(crate) mod interactive;
+pub(crate) mod interrupt;
+pub(crate) mod leave;
+pub(crate) mod login;
 pub mod options;
-pub mod outgoing;
+pub(crate) mod outgoing;
 pub mod paint;
-pub mod reader;
-pub mod screen;
-pub mod scripted;
-pub mod session;
+pub(crate) mod reader;
+pub(crate) mod screen;
+pub(crate) mod scripted;
+pub(crate) mod session;
 
 use std::io::{self, IsTerminal};
 use std::sync::mpsc;
@@ -34,9 +34,9 @@ use crate::client::session::{Outcome, Session};
 use crate::core::catalog::Text;
 
 /// Exit status after the user left (`/quit`, Ctrl+D, Ctrl+C, the end of scripted input).
-pub const EXIT_LEFT: u8 = 0;
+pub(crate) const EXIT_LEFT: u8 = 0;
 /// Exit status after the connection was lost.
-pub const EXIT_LOST: u8 = 1;
+pub(crate) const EXIT_LOST: u8 = 1;
 /// Exit status when the client could not connect, or its command line is wrong.
 pub const EXIT_CANNOT_START: u8 = 2;
 

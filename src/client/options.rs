@@ -8,19 +8,19 @@ use crate::core::catalog::Lang;
 use crate::flags::text;
 
 /// The server's host unless `--host` says otherwise.
-pub const DEFAULT_HOST: &str = "127.0.0.1";
+pub(crate) const DEFAULT_HOST: &str = "127.0.0.1";
 /// The server's port unless `--port` says otherwise.
-pub const DEFAULT_PORT: u16 = 5555;
+pub(crate) const DEFAULT_PORT: u16 = 5555;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientOptions {
     /// A host name or an IPv4 or IPv6 address.
-    pub host: String,
-    pub port: u16,
+    pub(crate) host: String,
+    pub(crate) port: u16,
     /// Answers the server's first username question; `None` asks the user.
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// The language of the client's own lines (the server's lines come in the server's language).
-    pub lang: Lang,
+    pub(crate) lang: Lang,
 }
 
 /// What the command line asked for.

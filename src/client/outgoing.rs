@@ -7,19 +7,19 @@ use crate::core::command::{Command, Input, parse_input};
 
 /// The writing half of the connection.
 #[derive(Debug)]
-pub struct Outgoing {
+pub(crate) struct Outgoing {
     stream: TcpStream,
     quit_sent: bool,
 }
 
 impl Outgoing {
-    pub fn new(stream: TcpStream) -> Outgoing {
+    pub(crate) fn new(stream: TcpStream) -> Outgoing {
         Outgoing { stream, quit_sent: false }
     }
 
     /// Sends what the user typed. Text with line breaks in it (a paste) goes as one line per piece. Nothing is
     /// sent after a `/quit`: the server closes the connection after it and would discard the rest.
-    pub fn send(&mut self, text: &str) -> io::Result<()> {
+    pub(crate) fn send(&mut self, text: &str) -> io::Result<()> {
         if self.quit_sent {
             return Ok(());
         }
@@ -37,12 +37,12 @@ impl Outgoing {
     }
 
     /// Leaves the chat as `/quit` does, unless that was sent already.
-    pub fn quit(&mut self) -> io::Result<()> {
+    pub(crate) fn quit(&mut self) -> io::Result<()> {
         self.send("/quit")
     }
 
     /// Whether the user has left: a `/quit` went out.
-    pub fn quit_sent(&self) -> bool {
+    pub(crate) fn quit_sent(&self) -> bool {
         self.quit_sent
     }
 }

@@ -9,13 +9,13 @@ use crate::core::names::NameKey;
 
 /// The foreground colours names are drawn in (ANSI SGR codes): the normal and bright ones, without black,
 /// white and grey, which vanish on some backgrounds.
-pub const PALETTE: [u8; 12] = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
+pub(crate) const PALETTE: [u8; 12] = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
 const RED: u8 = 31;
 const BOLD: u8 = 1;
 const RESET: &str = "\x1b[0m";
 
 /// Whether to colour: only for a terminal, and never when `NO_COLOR` (given here) is set and not empty.
-pub fn colour_wanted(stdout_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+pub(crate) fn colour_wanted(stdout_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
     stdout_is_terminal && no_color.is_none_or(OsStr::is_empty)
 }
 
@@ -29,23 +29,23 @@ pub fn colour_of(name: &str) -> u8 {
 
 /// Paints recognised lines; a no-op when colour is off.
 #[derive(Debug)]
-pub struct Painter {
+pub(crate) struct Painter {
     enabled: bool,
     own: Option<NameKey>,
 }
 
 impl Painter {
-    pub fn new(enabled: bool) -> Painter {
+    pub(crate) fn new(enabled: bool) -> Painter {
         Painter { enabled, own: None }
     }
 
     /// The name the server welcomed us with: it is drawn in bold.
-    pub fn set_own_name(&mut self, name: &str) {
+    pub(crate) fn set_own_name(&mut self, name: &str) {
         self.own = Some(NameKey::of(name));
     }
 
     /// The line as it should appear on screen.
-    pub fn paint(&self, line: &str, incoming: &Incoming) -> String {
+    pub(crate) fn paint(&self, line: &str, incoming: &Incoming) -> String {
         if !self.enabled {
             return line.to_owned();
         }

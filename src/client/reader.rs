@@ -17,16 +17,16 @@ use crate::client::screen::Screen;
 
 /// The longest line taken from the server at once, in bytes; a longer one is shown in pieces of this size.
 /// Charla's own lines are at most a few KiB; this only bounds memory against a misbehaving server.
-pub const MAX_SERVER_LINE_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_SERVER_LINE_BYTES: u64 = 64 * 1024;
 
 /// Where the reader thread puts the lines it shows.
-pub trait Sink: Send {
+pub(crate) trait Sink: Send {
     /// Shows one line; `line` has no terminator.
     fn show(&mut self, line: &str);
 }
 
 /// Standard output, line by line, for the non-interactive mode.
-pub struct StdoutSink;
+pub(crate) struct StdoutSink;
 
 impl Sink for StdoutSink {
     fn show(&mut self, line: &str) {
@@ -37,7 +37,7 @@ impl Sink for StdoutSink {
 }
 
 /// Starts the reader thread. It sends [`Event::Closed`] last, then runs `after_close`.
-pub fn spawn(
+pub(crate) fn spawn(
     stream: TcpStream,
     mut screen: Screen,
     mut sink: Box<dyn Sink>,

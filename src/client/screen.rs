@@ -7,7 +7,7 @@ use crate::client::paint::Painter;
 
 /// Turns server lines into screen lines and events, in order.
 #[derive(Debug)]
-pub struct Screen {
+pub(crate) struct Screen {
     recognizer: Recognizer,
     painter: Painter,
     /// The line editor shows the username question as its prompt, so it is not printed as a line.
@@ -15,12 +15,12 @@ pub struct Screen {
 }
 
 impl Screen {
-    pub fn new(painter: Painter, question_is_prompt: bool) -> Screen {
+    pub(crate) fn new(painter: Painter, question_is_prompt: bool) -> Screen {
         Screen { recognizer: Recognizer::new(), painter, question_is_prompt }
     }
 
     /// One line from the server, without its terminator, already decoded.
-    pub fn receive(&mut self, raw: &str) -> (Option<String>, Event) {
+    pub(crate) fn receive(&mut self, raw: &str) -> (Option<String>, Event) {
         let line = printable(raw);
         let incoming = self.recognizer.recognize(&line);
         let event = match incoming.kind {

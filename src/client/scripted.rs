@@ -15,10 +15,10 @@ use crate::client::session::{Next, Outcome, Session, TICK};
 use crate::core::catalog::{Lang, Text};
 
 /// Once standard input has ended, how long nothing must arrive from the server before the client leaves.
-pub const QUIET_PERIOD: Duration = Duration::from_secs(1);
+pub(crate) const QUIET_PERIOD: Duration = Duration::from_secs(1);
 
 /// Starts the thread that reads standard input line by line, blocking, and sends each line to the main thread.
-pub fn spawn_stdin_reader(events: Sender<Event>, lang: Lang) -> io::Result<()> {
+pub(crate) fn spawn_stdin_reader(events: Sender<Event>, lang: Lang) -> io::Result<()> {
     thread::Builder::new().name("charla-stdin".to_owned()).spawn(move || {
         let mut stdin = io::stdin().lock();
         let mut buf = Vec::new();
@@ -47,7 +47,7 @@ pub fn spawn_stdin_reader(events: Sender<Event>, lang: Lang) -> io::Result<()> {
 
 /// Runs the session until it ends. Lines typed before the server asks for a name wait for the question, so
 /// that `--name`, when given, is the first answer.
-pub fn run(session: &mut Session, mut login: Login) -> Outcome {
+pub(crate) fn run(session: &mut Session, mut login: Login) -> Outcome {
     let mut asked = false;
     let mut waiting: VecDeque<String> = VecDeque::new();
     // Set once the input has ended: when the server was last heard from (or the input ended).

@@ -10,11 +10,11 @@ use crate::client::interrupt::Interrupts;
 use crate::client::outgoing::Outgoing;
 
 /// How often the main thread, while waiting for the server, looks at Ctrl+C and its deadlines.
-pub const TICK: Duration = Duration::from_millis(50);
+pub(crate) const TICK: Duration = Duration::from_millis(50);
 
 /// How a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The user left: `/quit`, Ctrl+D or Ctrl+C, or the end of scripted input. Exit status 0.
     Left,
     /// The connection ended without the user leaving: the server went away. Exit status 1.
@@ -22,42 +22,42 @@ pub enum Outcome {
 }
 
 #[derive(Debug)]
-pub struct Session {
-    pub out: Outgoing,
+pub(crate) struct Session {
+    pub(crate) out: Outgoing,
     events: Receiver<Event>,
-    pub interrupts: Interrupts,
+    pub(crate) interrupts: Interrupts,
     /// Set once the main thread has seen [`Event::Closed`]; the reader thread stops waking the editor then.
     closed: Arc<AtomicBool>,
 }
 
 /// The next event, if one came in time.
-pub enum Next {
+pub(crate) enum Next {
     Event(Event),
     Timeout,
 }
 
 impl Session {
-    pub fn new(out: Outgoing, events: Receiver<Event>, interrupts: Interrupts) -> Session {
+    pub(crate) fn new(out: Outgoing, events: Receiver<Event>, interrupts: Interrupts) -> Session {
         Session { out, events, interrupts, closed: Arc::new(AtomicBool::new(false)) }
     }
 
     /// The flag the reader thread watches while it wakes the editor.
-    pub fn closed_flag(&self) -> Arc<AtomicBool> {
+    pub(crate) fn closed_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.closed)
     }
 
     /// Whether the connection has ended.
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }
 
     /// How the session ended, once the connection has closed: whether the user had left decides.
-    pub fn outcome(&self) -> Outcome {
+    pub(crate) fn outcome(&self) -> Outcome {
         if self.out.quit_sent() { Outcome::Left } else { Outcome::Lost }
     }
 
     /// Waits up to `limit` for the next event. A vanished reader thread counts as a closed connection.
-    pub fn next(&mut self, limit: Duration) -> Next {
+    pub(crate) fn next(&mut self, limit: Duration) -> Next {
         let event = match self.events.recv_timeout(limit) {
             Ok(event) => event,
             Err(RecvTimeoutError::Timeout) => return Next::Timeout,
@@ -70,7 +70,7 @@ impl Session {
     }
 
     /// Takes the events already waiting, without blocking; tells whether the connection has ended.
-    pub fn drain(&mut self) -> bool {
+    pub(crate) fn drain(&mut self) -> bool {
         while let Next::Event(event) = self.next(Duration::ZERO) {
             if event == Event::Closed {
                 break;

@@ -21,19 +21,19 @@ use crate::server::per_ip::PerIpLimit;
 use crate::server::transport::Transport;
 
 /// How long a closing connection may take to accept its last output before it is dropped regardless.
-pub const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The limits every connection is held to.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnectionLimits {
     /// Output queued for one client before it is dropped as not reading.
-    pub max_queue_bytes: usize,
+    pub(crate) max_queue_bytes: usize,
     /// Lines per second read from one client.
-    pub flood: FloodLimit,
+    pub(crate) flood: FloodLimit,
     /// The longest line accepted.
-    pub max_line_bytes: usize,
+    pub(crate) max_line_bytes: usize,
     /// Bytes read from one connection per loop turn before others get theirs.
-    pub read_budget_bytes: usize,
+    pub(crate) read_budget_bytes: usize,
 }
 
 pub(crate) struct Connections {

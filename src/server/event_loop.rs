@@ -35,9 +35,9 @@ const SIGNALS: Token = Token(usize::MAX - 1);
 const SAVE_DONE: Token = Token(usize::MAX - 2);
 
 /// Readiness events taken from the kernel per poll.
-pub const EVENTS_PER_POLL: usize = 1024;
+pub(crate) const EVENTS_PER_POLL: usize = 1024;
 /// The loop's one read buffer, shared by all connections: bytes per `read` call.
-pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+pub(crate) const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Bytes read from one connection per turn before others get theirs; a flooding client cannot starve the loop.
 const READ_BUDGET_BYTES: usize = 4 * READ_CHUNK_BYTES;
 /// How long shutdown waits for clients to take the shutdown notice and their queued output.

@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 /// The default sustained rate, in lines per second: well above what a person types.
-pub const DEFAULT_FLOOD_RATE: u32 = 5;
+pub(crate) const DEFAULT_FLOOD_RATE: u32 = 5;
 /// The default burst, in lines: room for a short paste.
-pub const DEFAULT_FLOOD_BURST: u32 = 20;
+pub(crate) const DEFAULT_FLOOD_BURST: u32 = 20;
 
 /// Tokens are counted in thousandths of a line, so any rate refills smoothly with integer arithmetic.
 const MILLI: u64 = 1000;
@@ -14,19 +14,19 @@ const MILLI: u64 = 1000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FloodLimit {
     /// Lines per second; 0 turns flood control off.
-    pub rate: u32,
+    pub(crate) rate: u32,
     /// Lines that may arrive at once after a quiet spell.
-    pub burst: u32,
+    pub(crate) burst: u32,
 }
 
 impl FloodLimit {
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.rate > 0
     }
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     /// Thousandths of a line available.
     milli_tokens: u64,
     refilled_at: Instant,
@@ -34,12 +34,12 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket.
-    pub fn new(limit: FloodLimit, now: Instant) -> TokenBucket {
+    pub(crate) fn new(limit: FloodLimit, now: Instant) -> TokenBucket {
         TokenBucket { milli_tokens: u64::from(limit.burst.max(1)) * MILLI, refilled_at: now }
     }
 
     /// Takes one line's token if there is one.
-    pub fn try_take(&mut self, limit: FloodLimit, now: Instant) -> bool {
+    pub(crate) fn try_take(&mut self, limit: FloodLimit, now: Instant) -> bool {
         if !limit.enabled() {
             return true;
         }
@@ -53,7 +53,7 @@ impl TokenBucket {
     }
 
     /// When the next whole token will be there.
-    pub fn next_token_at(&self, limit: FloodLimit) -> Instant {
+    pub(crate) fn next_token_at(&self, limit: FloodLimit) -> Instant {
         let missing = MILLI.saturating_sub(self.milli_tokens);
         let rate = u64::from(limit.rate.max(1));
         // missing / (rate * MILLI) seconds, rounded up to a whole millisecond.

@@ -133,7 +133,7 @@ impl LineFramer {
 /// Frames from one connection's input, waiting to be handed to the chat core one by one. The loop owns one and
 /// reuses it for every connection, so once it has grown to the largest batch, framing allocates nothing.
 #[derive(Debug, Default)]
-pub struct LineBatch {
+pub(crate) struct LineBatch {
     /// The lines' bytes, back to back.
     bytes: Vec<u8>,
     /// Each frame: a line's range in `bytes`, or `None` for [`Frame::TooLong`].
@@ -141,7 +141,7 @@ pub struct LineBatch {
 }
 
 impl LineBatch {
-    pub fn push(&mut self, frame: Frame<'_>) {
+    pub(crate) fn push(&mut self, frame: Frame<'_>) {
         match frame {
             Frame::Line(line) => {
                 let start = self.bytes.len();
@@ -153,22 +153,14 @@ impl LineBatch {
     }
 
     /// The frames in the order they arrived.
-    pub fn iter(&self) -> impl Iterator<Item = Frame<'_>> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Frame<'_>> {
         self.frames.iter().map(|frame| match frame {
             Some(range) => Frame::Line(&self.bytes[range.clone()]),
             None => Frame::TooLong,
         })
     }
 
-    pub fn len(&self) -> usize {
-        self.frames.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
-    }
-
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.bytes.clear();
         self.frames.clear();
     }
@@ -236,9 +228,8 @@ mod tests {
         batch.push(Frame::Line(b"three"));
         let frames: Vec<Frame<'_>> = batch.iter().collect();
         assert_eq!(frames, vec![Frame::Line(b"one"), Frame::TooLong, Frame::Line(b""), Frame::Line(b"three")]);
-        assert_eq!(batch.len(), 4);
         batch.clear();
-        assert!(batch.is_empty());
+        assert_eq!(batch.iter().count(), 0);
     }
 
     #[test]

@@ -26,7 +26,7 @@ struct Outcome {
     took: Duration,
 }
 
-pub struct HistorySaver {
+pub(crate) struct HistorySaver {
     interval: Duration,
     saved_revision: u64,
     /// When the next save starts, while there are unsaved changes and none is in flight.
@@ -40,7 +40,7 @@ pub struct HistorySaver {
 
 impl HistorySaver {
     /// Starts the writer thread. `waker` is woken after each save so the loop can take its outcome.
-    pub fn start(
+    pub(crate) fn start(
         path: PathBuf,
         interval: Duration,
         saved_revision: u64,
@@ -72,13 +72,13 @@ impl HistorySaver {
     }
 
     /// The next moment [`HistorySaver::tick`] has work to do.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.due
     }
 
     /// Takes finished saves' outcomes, schedules a save one interval after an unsaved change, and starts it
     /// when that time comes.
-    pub fn tick(&mut self, history: &History, now: Instant) {
+    pub(crate) fn tick(&mut self, history: &History, now: Instant) {
         self.take_outcomes(now);
         if history.revision() == self.saved_revision || self.in_flight.is_some() {
             return;
@@ -94,7 +94,7 @@ impl HistorySaver {
     }
 
     /// Saves whatever is unsaved and waits for it: for shutdown. Returns whether history is on disk.
-    pub fn finish(mut self, history: &History) -> bool {
+    pub(crate) fn finish(mut self, history: &History) -> bool {
         self.wait_in_flight();
         if history.revision() != self.saved_revision {
             self.start_save(history, Instant::now());

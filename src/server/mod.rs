@@ -9,15 +9,15 @@ pub mod clock;
 pub mod config;
 pub(crate) mod connection;
 pub(crate) mod connections;
-pub mod event_loop;
-pub(crate) mod flood;
+pub(crate) mod event_loop;
+pub mod flood;
 pub mod floor;
 pub mod framing;
 pub mod history_file;
 pub(crate) mod history_saver;
 pub mod limits;
 pub mod output;
-pub(crate) mod per_ip;
+pub mod per_ip;
 pub(crate) mod transport;
 
 pub use event_loop::Server;

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 /// The default cap on connections from one address.
-pub const DEFAULT_MAX_PER_IP: u32 = 16;
+pub(crate) const DEFAULT_MAX_PER_IP: u32 = 16;
 /// Networks exempt from the cap unless `--trusted` is given: this machine, so local tools and benchmarks work.
-pub const DEFAULT_TRUSTED: [&str; 2] = ["127.0.0.1/32", "::1/128"];
+pub(crate) const DEFAULT_TRUSTED: [&str; 2] = ["127.0.0.1/32", "::1/128"];
 
 /// An address block such as `10.0.0.0/8` or `::1/128`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub struct Cidr {
 }
 
 impl Cidr {
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_matches(&net.octets(), &ip.octets(), self.prefix),
             (IpAddr::V6(net), IpAddr::V6(ip)) => prefix_matches(&net.octets(), &ip.octets(), self.prefix),
@@ -59,7 +59,7 @@ impl FromStr for Cidr {
 
 /// Counts open connections per address and decides whether one more is allowed.
 #[derive(Debug)]
-pub struct PerIpLimit {
+pub(crate) struct PerIpLimit {
     /// 0 turns the cap off.
     max_per_ip: u32,
     trusted: Vec<Cidr>,
@@ -67,12 +67,12 @@ pub struct PerIpLimit {
 }
 
 impl PerIpLimit {
-    pub fn new(max_per_ip: u32, trusted: Vec<Cidr>) -> PerIpLimit {
+    pub(crate) fn new(max_per_ip: u32, trusted: Vec<Cidr>) -> PerIpLimit {
         PerIpLimit { max_per_ip, trusted, open: HashMap::new() }
     }
 
     /// Counts a new connection from `ip` if it is within the cap; returns whether it may stay.
-    pub fn try_admit(&mut self, ip: IpAddr) -> bool {
+    pub(crate) fn try_admit(&mut self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         if self.max_per_ip == 0 || self.trusted.iter().any(|net| net.contains(ip)) {
             return true;
@@ -86,7 +86,7 @@ impl PerIpLimit {
     }
 
     /// A connection admitted by [`PerIpLimit::try_admit`] has closed.
-    pub fn release(&mut self, ip: IpAddr) {
+    pub(crate) fn release(&mut self, ip: IpAddr) {
         let ip = ip.to_canonical();
         if let Some(count) = self.open.get_mut(&ip) {
             *count -= 1;
