@@ -5,7 +5,6 @@
 //! them out. Time always comes in as an argument, and [`Chat::poll_timeout`] says when the core next needs a
 //! [`Chat::handle_timeout`] call, so tests drive it with simulated time and no sleeps.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -15,6 +14,7 @@ use crate::core::command::{Command, Input, parse_input};
 use crate::core::deadlines::DeadlineHeap;
 use crate::core::history::{DEFAULT_HISTORY_SIZE, History, StoredMessage};
 use crate::core::names::{Name, NameError, NameKey};
+use crate::core::text::{clean_message, decode_lossy};
 
 /// Identifies one connection; the event loop uses its connection-table key.
 pub type ClientId = usize;
@@ -195,15 +195,19 @@ impl Chat {
         let Some(client) = self.clients.get_mut(&id) else {
             return log::debug!("line from closed client {id} ignored");
         };
-        // A proposed name is validated as sent, so control characters in it refuse it rather than being
-        // silently dropped from it; any other line has them stripped.
-        let text = String::from_utf8_lossy(raw);
+        // A proposed name is validated as sent, so a control character in it refuses it rather than being
+        // silently dropped from it; any other line is cleaned.
+        let text = decode_lossy(raw);
         if client.name.is_none() {
-            self.choose_name(id, &text, now);
-        } else {
-            client.since = now.mono;
-            self.dispatch(id, &strip_controls(text), now);
+            return self.choose_name(id, &text, now);
         }
+        client.since = now.mono;
+        let clean = clean_message(&text);
+        // The line cap holds for what is sent, not only for what was read.
+        if clean.len() > self.config.max_line_bytes {
+            return self.line_too_long(id);
+        }
+        self.dispatch(id, &clean, now);
     }
 
     /// `id` sent a line longer than the framer allows; it was discarded.
@@ -390,20 +394,6 @@ fn render_lines(lang: Lang, texts: &[Text<'_>]) -> Payload {
         out.push('\n');
     }
     Rc::from(out.into_bytes())
-}
-
-/// Removes control characters other than tab, so no client can move another's cursor, recolour their terminal
-/// or hide text from them. (Invalid UTF-8 has already become U+FFFD.)
-fn strip_controls(text: Cow<'_, str>) -> Cow<'_, str> {
-    if !text.chars().any(is_forbidden_char) {
-        return text;
-    }
-    Cow::Owned(text.chars().filter(|&c| !is_forbidden_char(c)).collect())
-}
-
-/// C0 controls except tab, DEL, and C1 controls.
-fn is_forbidden_char(c: char) -> bool {
-    c.is_control() && c != '\t'
 }
 
 #[cfg(test)]

@@ -10,3 +10,4 @@ pub mod command;
 pub mod deadlines;
 pub mod history;
 pub mod names;
+pub mod text;
