@@ -38,8 +38,12 @@ fn full_room() -> Chat {
 /// Carries out send effects the way the connection table does: one shared payload, queued per recipient.
 fn apply(chat: &Chat, effects: &mut Vec<Effect>, queues: &mut [OutputQueue]) {
     for effect in effects.drain(..) {
-        let Effect::Send { to, payload } = effect else { continue };
-        chat.for_each_recipient(to, |id| queues[id].push(payload.clone()));
+        let Effect::Broadcast { to, payload } = effect else { continue };
+        chat.for_each_recipient(to, |id, lang| {
+            if let Some(bytes) = payload.get(lang) {
+                queues[id].push(bytes.clone());
+            }
+        });
     }
 }
 

@@ -16,7 +16,9 @@ fn help_lists_every_command() {
         "  /help                     Show all commands",
         "  /users                    List connected users",
         "  /whisper <user> <message> Send a private message",
+        "  /lang en|es               Choose your language (English, Spanish)",
         "  /quit                     Leave the chat",
+        "  //text                    Send a message that starts with /",
     ]);
 }
 
@@ -30,7 +32,9 @@ fn help_in_spanish() {
         "  /help                           Muestra todos los comandos",
         "  /users                          Lista usuarios conectados",
         "  /whisper <usuario> <mensaje>    Envía mensaje privado",
+        "  /lang en|es                     Elige tu idioma (inglés, español)",
         "  /quit                           Desconecta del chat",
+        "  //texto                         Envía un mensaje que empieza por /",
     ]);
 }
 

@@ -25,8 +25,9 @@ fn invalid_utf8_is_replaced_and_never_forwarded_raw() {
     let mut ana = server.join("Ana");
     let mut bea = server.join("Bea");
     ana.expect("*** Bea joined the chat");
+    // Each run of invalid bytes becomes one U+FFFD, so garbage cannot grow a line on its way out.
     bea.send_raw(b"caf\xe9 \xff\xfe ok\n");
-    ana.expect_stamped("Bea: caf\u{fffd} \u{fffd}\u{fffd} ok");
+    ana.expect_stamped("Bea: caf\u{fffd} \u{fffd} ok");
 }
 
 #[test]
@@ -37,7 +38,7 @@ fn names_with_control_or_invisible_characters_are_refused() {
     for bad in ["An\u{200b}a", "\u{202e}anA", "Ana\u{200d}", "A\u{1b}[31mna", "An\u{0}a", "Ana\u{feff}"] {
         client.send(bad);
         client.expect_lines(&[
-            "Error: a name has 1 to 32 characters, no spaces or control characters, and does not start with /",
+            "Error: a name has 1 to 32 letters or digits, starts with a letter, and may join them with - _ or .",
             "USERNAME:",
         ]);
     }

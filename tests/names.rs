@@ -5,7 +5,7 @@ mod common;
 use common::TestServer;
 
 const INVALID: &str =
-    "Error: a name has 1 to 32 characters, no spaces or control characters, and does not start with /";
+    "Error: a name has 1 to 32 letters or digits, starts with a letter, and may join them with - _ or .";
 
 #[test]
 fn a_taken_name_is_refused_in_any_case_and_asked_again() {

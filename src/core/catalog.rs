@@ -6,12 +6,31 @@
 use std::fmt::Write as _;
 use std::str::FromStr;
 
-/// The language of the lines sent to users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The language of the lines sent to users: the server's `--lang` by default, and each user's own after
+/// `/lang`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum Lang {
     #[default]
     En,
     Es,
+}
+
+impl Lang {
+    /// Every language, in the order of [`Lang::index`].
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Es];
+
+    /// A small number for arrays indexed by language.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The code users type: `en`, `es`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Es => "es",
+        }
+    }
 }
 
 impl FromStr for Lang {
@@ -43,6 +62,10 @@ pub enum Text<'a> {
     },
     HelpHint,
     HistoryHeader,
+    /// The history block's header when the oldest messages were left out to keep the block within bounds.
+    HistoryHeaderPartial {
+        shown: usize,
+    },
     /// A public message, live or replayed from history.
     Public {
         at: HourMinute,
@@ -68,6 +91,10 @@ pub enum Text<'a> {
     UserEntry {
         name: &'a str,
     },
+    /// The last line of a `/users` list cut short to keep the reply within bounds.
+    UsersMore {
+        count: usize,
+    },
     WhisperSent {
         to: &'a str,
     },
@@ -84,6 +111,28 @@ pub enum Text<'a> {
         name: &'a str,
     },
     NameInvalid,
+    /// The proposed name mixes letters of several scripts.
+    NameMixedScripts,
+    /// The proposed name looks like one the server keeps for itself.
+    NameReserved {
+        name: &'a str,
+    },
+    /// The proposed name looks like the name of someone connected.
+    NameLooksLike {
+        name: &'a str,
+        taken: &'a str,
+    },
+    /// `/help` typed at the name prompt.
+    NamePromptHelp,
+    /// `/lang CODE` took effect; rendered in the new language.
+    LangSet,
+    /// `/lang` alone.
+    LangCurrent {
+        lang: Lang,
+    },
+    LangUnknown {
+        code: &'a str,
+    },
     LineTooLong {
         max_bytes: usize,
     },
@@ -121,6 +170,12 @@ pub enum Text<'a> {
 }
 
 impl Text<'_> {
+    /// Whether this text reads the same in every language (a message is its sender's words), so one rendering
+    /// serves every recipient.
+    pub fn same_in_every_language(&self) -> bool {
+        matches!(self, Text::Public { .. } | Text::UserEntry { .. })
+    }
+
     /// Renders this text in `lang`, without a trailing line terminator.
     pub fn render(&self, lang: Lang) -> String {
         let mut out = String::new();
@@ -141,6 +196,8 @@ impl Text<'_> {
             (Text::HelpHint, Es) => write!(out, "Escribe /help para comandos"),
             (Text::HistoryHeader, En) => write!(out, "History:"),
             (Text::HistoryHeader, Es) => write!(out, "Historial:"),
+            (Text::HistoryHeaderPartial { shown }, En) => write!(out, "History (the last {shown} messages):"),
+            (Text::HistoryHeaderPartial { shown }, Es) => write!(out, "Historial (los últimos {shown} mensajes):"),
             (Text::Public { at, from, text }, _) => {
                 write!(out, "[{:02}:{:02}] {from}: {text}", at.hour, at.minute)
             }
@@ -160,7 +217,9 @@ impl Text<'_> {
                  \x20 /help                     Show all commands\n\
                  \x20 /users                    List connected users\n\
                  \x20 /whisper <user> <message> Send a private message\n\
-                 \x20 /quit                     Leave the chat"
+                 \x20 /lang en|es               Choose your language (English, Spanish)\n\
+                 \x20 /quit                     Leave the chat\n\
+                 \x20 //text                    Send a message that starts with /"
             ),
             (Text::Help, Es) => write!(
                 out,
@@ -168,11 +227,15 @@ impl Text<'_> {
                  \x20 /help                           Muestra todos los comandos\n\
                  \x20 /users                          Lista usuarios conectados\n\
                  \x20 /whisper <usuario> <mensaje>    Envía mensaje privado\n\
-                 \x20 /quit                           Desconecta del chat"
+                 \x20 /lang en|es                     Elige tu idioma (inglés, español)\n\
+                 \x20 /quit                           Desconecta del chat\n\
+                 \x20 //texto                         Envía un mensaje que empieza por /"
             ),
             (Text::UsersHeader { count }, En) => write!(out, "Connected users ({count}):"),
             (Text::UsersHeader { count }, Es) => write!(out, "Usuarios conectados ({count}):"),
             (Text::UserEntry { name }, _) => write!(out, "  {name}"),
+            (Text::UsersMore { count }, En) => write!(out, "  ... and {count} more"),
+            (Text::UsersMore { count }, Es) => write!(out, "  ... y {count} más"),
             (Text::WhisperSent { to }, En) => write!(out, "Message sent to {to}"),
             (Text::WhisperSent { to }, Es) => write!(out, "Mensaje enviado a {to}"),
             (Text::Goodbye, En) => write!(out, "Goodbye!"),
@@ -195,12 +258,38 @@ impl Text<'_> {
             (Text::NameTaken { name }, Es) => write!(out, "Error: el nombre {name} ya está en uso"),
             (Text::NameInvalid, En) => write!(
                 out,
-                "Error: a name has 1 to 32 characters, no spaces or control characters, and does not start with /"
+                "Error: a name has 1 to 32 letters or digits, starts with a letter, and may join them with - _ or ."
             ),
             (Text::NameInvalid, Es) => write!(
                 out,
-                "Error: un nombre tiene de 1 a 32 caracteres, sin espacios ni caracteres de control, y no empieza por /"
+                "Error: un nombre tiene de 1 a 32 letras o cifras, empieza por una letra y puede unirlas con - _ o ."
             ),
+            (Text::NameMixedScripts, En) => {
+                write!(out, "Error: a name uses the letters of one alphabet only (no Latin mixed with Cyrillic)")
+            }
+            (Text::NameMixedScripts, Es) => {
+                write!(out, "Error: un nombre usa las letras de un solo alfabeto (sin mezclar latino y cirílico)")
+            }
+            (Text::NameReserved { name }, En) => write!(out, "Error: the name {name} is reserved"),
+            (Text::NameReserved { name }, Es) => write!(out, "Error: el nombre {name} está reservado"),
+            (Text::NameLooksLike { name, taken }, En) => {
+                write!(out, "Error: the name {name} looks too much like {taken}, who is connected")
+            }
+            (Text::NameLooksLike { name, taken }, Es) => {
+                write!(out, "Error: el nombre {name} se parece demasiado a {taken}, que está conectado")
+            }
+            (Text::NamePromptHelp, En) => {
+                write!(out, "Type the name you want to use here, /lang es for Spanish, or /quit to leave")
+            }
+            (Text::NamePromptHelp, Es) => {
+                write!(out, "Escribe aquí el nombre que quieres usar, /lang en para inglés, o /quit para salir")
+            }
+            (Text::LangSet, En) => write!(out, "Language set to English"),
+            (Text::LangSet, Es) => write!(out, "Idioma cambiado a español"),
+            (Text::LangCurrent { lang }, En) => write!(out, "Language: {} (available: en, es)", lang.code()),
+            (Text::LangCurrent { lang }, Es) => write!(out, "Idioma: {} (disponibles: en, es)", lang.code()),
+            (Text::LangUnknown { code }, En) => write!(out, "Error: unknown language {code}; available: en, es"),
+            (Text::LangUnknown { code }, Es) => write!(out, "Error: idioma desconocido {code}; disponibles: en, es"),
             (Text::LineTooLong { max_bytes }, En) => {
                 write!(out, "Error: line too long (over {max_bytes} bytes); it was discarded")
             }

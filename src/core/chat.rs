@@ -4,8 +4,12 @@
 //! line at time t"), then takes the resulting [`Effect`]s ("send these bytes to everyone; close 7") and carries
 //! them out. Time always comes in as an argument, and [`Chat::poll_timeout`] says when the core next needs a
 //! [`Chat::handle_timeout`] call, so tests drive it with simulated time and no sleeps.
+//!
+//! Each user reads the chat in their own language (`/lang`). A line for many users is rendered once per
+//! language in use among them, not once per recipient; a user's message reads the same in every language and is
+//! rendered once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +17,7 @@ use crate::core::catalog::{HourMinute, Lang, Text};
 use crate::core::command::{Command, Input, parse_input};
 use crate::core::deadlines::DeadlineHeap;
 use crate::core::history::{DEFAULT_HISTORY_SIZE, History, StoredMessage};
-use crate::core::names::{Name, NameError, NameKey};
+use crate::core::names::{Name, NameError, NameKey, NameShape};
 use crate::core::text::{clean_message, decode_lossy};
 
 /// Identifies one connection; the event loop uses its connection-table key.
@@ -26,14 +30,17 @@ pub type Payload = Rc<[u8]>;
 /// Converts a Unix time in milliseconds to the local time of day shown in `[HH:MM]` stamps.
 pub type LocalClock = fn(unix_ms: i64) -> HourMinute;
 
-/// The longest line accepted, in bytes, not counting its terminator. The server's framer enforces it; the core
-/// quotes it in the error a longer line gets.
+/// The longest line accepted, in bytes, not counting its terminator. The server's framer enforces it on what
+/// arrives, and the core on what a line becomes once cleaned; the core quotes it in the error.
 pub const MAX_LINE_BYTES: usize = 4096;
 /// The default time a connection may take to choose a name before it is closed.
 pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Join and leave notices are sent only while at most this many users are online: in a small room they say who
 /// is listening, in a large one they would drown the conversation (and cost O(users²) lines as a crowd joins).
 pub const DEFAULT_NOTICE_LIMIT: usize = 100;
+/// The default bound on one reply to one user (the welcome with its history, a `/users` list): half the
+/// server's default output queue cap, so that no reply can get a user dropped as not reading.
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 512 * 1024;
 
 /// A moment, as both clocks see it: `mono` orders deadlines, `unix_ms` stamps messages.
 #[derive(Debug, Clone, Copy)]
@@ -42,10 +49,9 @@ pub struct Now {
     pub unix_ms: i64,
 }
 
-/// Who a payload goes to.
+/// Who a broadcast goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recipients {
-    One(ClientId),
     /// Every named user.
     Members,
     /// Every named user but one.
@@ -54,23 +60,57 @@ pub enum Recipients {
     Everyone,
 }
 
+/// One text rendered for the languages its recipients read; each recipient gets the rendering in its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Localized {
+    /// Indexed by [`Lang::index`]; `None` where no recipient reads that language.
+    by_lang: [Option<Payload>; Lang::ALL.len()],
+}
+
+impl Localized {
+    /// The bytes for a recipient reading `lang`.
+    pub fn get(&self, lang: Lang) -> Option<&Payload> {
+        self.by_lang[lang.index()].as_ref()
+    }
+
+    /// The length of the longest rendering: what the text adds to any one recipient's queue at most.
+    pub fn longest(&self) -> usize {
+        self.by_lang.iter().flatten().map(|payload| payload.len()).max().unwrap_or(0)
+    }
+}
+
+/// Why a named user left, for the operator's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// The user typed `/quit`.
+    Quit,
+    /// Silent past `--idle-timeout`.
+    Idle,
+    /// The connection ended or was dropped.
+    Disconnected,
+}
+
 /// What the event loop must do after an event. Recipient sets refer to the membership right after the event
 /// that produced the effect, so the loop carries out each event's effects before feeding the next event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    Send {
-        to: Recipients,
-        payload: Payload,
-    },
+    /// Bytes for one connection, already in its language. It is sent even if the same event closes it.
+    Send { to: ClientId, payload: Payload },
+    /// One text for many, rendered in each language they read.
+    Broadcast { to: Recipients, payload: Localized },
     /// Close the connection once everything queued for it so far has been written.
     Close(ClientId),
+    /// A connection chose a name and joined; the loop logs it with the address.
+    Joined { id: ClientId, name: String },
+    /// A named user left; the loop logs it with the address.
+    Left { id: ClientId, name: String, reason: LeaveReason },
 }
 
 /// The chat's settings: everything the core needs to know, and nothing about sockets or files. The server's
 /// configuration holds one of these, so a new chat setting touches only the flags and the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatConfig {
-    /// The language of the lines sent to users.
+    /// The language a new connection is spoken to in, until it chooses another with `/lang`.
     pub lang: Lang,
     /// Time a connection has to choose a name before it is closed.
     pub login_timeout: Duration,
@@ -82,6 +122,9 @@ pub struct ChatConfig {
     pub history_size: usize,
     /// The longest line accepted, in bytes: the framer enforces it, the core quotes it in the error.
     pub max_line_bytes: usize,
+    /// The most bytes one reply to one user may hold: the newest history that fits is replayed, a longer
+    /// `/users` list is cut short. The server keeps it below its output queue cap.
+    pub max_reply_bytes: usize,
 }
 
 impl Default for ChatConfig {
@@ -93,6 +136,7 @@ impl Default for ChatConfig {
             notice_limit: DEFAULT_NOTICE_LIMIT,
             history_size: DEFAULT_HISTORY_SIZE,
             max_line_bytes: MAX_LINE_BYTES,
+            max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
         }
     }
 }
@@ -101,10 +145,19 @@ impl Default for ChatConfig {
 struct Client {
     /// `None` until the connection has chosen a valid name.
     name: Option<Name>,
+    /// The language this client reads.
+    lang: Lang,
     /// When the connection was opened, while unnamed; when it last sent a line, once named.
     since: Instant,
-    /// Where this client's id is in `Chat::members`, once named.
+    /// Where this client is in `Chat::members`, once named.
     member_index: usize,
+}
+
+/// A named user as every broadcast sees it.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    id: ClientId,
+    lang: Lang,
 }
 
 /// The whole chat state.
@@ -113,9 +166,16 @@ pub struct Chat {
     config: ChatConfig,
     local_clock: LocalClock,
     clients: HashMap<ClientId, Client>,
-    by_name: HashMap<NameKey, ClientId>,
+    /// Named users by the case-insensitive key of their name, in key order (the order `/users` lists them).
+    by_name: BTreeMap<NameKey, ClientId>,
+    /// Named users by what their name looks like, so nobody takes a look-alike.
+    by_shape: HashMap<NameShape, ClientId>,
     /// The named clients, densely packed: every broadcast walks this list, so it is a plain vector.
-    members: Vec<ClientId>,
+    members: Vec<Member>,
+    /// How many members read each language, so a broadcast is rendered only in the languages in use.
+    readers: [usize; Lang::ALL.len()],
+    /// The `/users` reply per language, until membership changes.
+    users_reply: [Option<Payload>; Lang::ALL.len()],
     history: History,
     /// Per client with a deadline: the earliest moment its login or idle deadline could pass. An idle deadline
     /// moves later as the user sends lines; its entry is checked, and moved, only when it comes due.
@@ -130,8 +190,11 @@ impl Chat {
             config,
             local_clock,
             clients: HashMap::new(),
-            by_name: HashMap::new(),
+            by_name: BTreeMap::new(),
+            by_shape: HashMap::new(),
             members: Vec::new(),
+            readers: [0; Lang::ALL.len()],
+            users_reply: Default::default(),
             history,
             deadlines: DeadlineHeap::new(),
             effects: Vec::new(),
@@ -143,22 +206,21 @@ impl Chat {
         std::mem::swap(&mut self.effects, out);
     }
 
-    /// Calls `each` for every client `to` names, as membership stands now. This is the fan-out loop of every
-    /// broadcast, so it walks a dense list and allocates nothing.
-    pub fn for_each_recipient(&self, to: Recipients, mut each: impl FnMut(ClientId)) {
+    /// Calls `each` with every client `to` names, as membership stands now, and the language it reads. This is
+    /// the fan-out loop of every broadcast, so it walks a dense list and allocates nothing.
+    pub fn for_each_recipient(&self, to: Recipients, mut each: impl FnMut(ClientId, Lang)) {
         match to {
-            Recipients::One(id) => each(id),
-            Recipients::Members => self.members.iter().for_each(|&id| each(id)),
+            Recipients::Members => self.members.iter().for_each(|m| each(m.id, m.lang)),
             Recipients::MembersExcept(except) => {
-                self.members.iter().filter(|&&id| id != except).for_each(|&id| each(id));
+                self.members.iter().filter(|m| m.id != except).for_each(|m| each(m.id, m.lang));
             }
-            Recipients::Everyone => self.clients.keys().for_each(|&id| each(id)),
+            Recipients::Everyone => self.clients.iter().for_each(|(&id, client)| each(id, client.lang)),
         }
     }
 
-    /// Every named user's client, in no particular order.
-    pub fn members(&self) -> impl Iterator<Item = ClientId> + '_ {
-        self.members.iter().copied()
+    /// How many users are named.
+    pub fn member_count(&self) -> usize {
+        self.members.len()
     }
 
     pub fn history(&self) -> &History {
@@ -167,27 +229,15 @@ impl Chat {
 
     /// A new connection: ask it for a name and start its login clock.
     pub fn connect(&mut self, id: ClientId, now: Now) {
-        self.clients.insert(id, Client { name: None, since: now.mono, member_index: 0 });
+        let client = Client { name: None, lang: self.config.lang, since: now.mono, member_index: 0 };
+        self.clients.insert(id, client);
         self.schedule_deadline(id);
         self.reply(id, &[Text::AskName]);
     }
 
     /// A connection is gone, whatever the reason. Others hear that a named user left.
     pub fn disconnect(&mut self, id: ClientId) {
-        self.deadlines.cancel(id);
-        if let Some(Client { name: Some(name), member_index, .. }) = self.clients.remove(&id) {
-            self.by_name.remove(&name.key());
-            self.members.swap_remove(member_index);
-            if let Some(&moved) = self.members.get(member_index)
-                && let Some(client) = self.clients.get_mut(&moved)
-            {
-                client.member_index = member_index;
-            }
-            if self.by_name.len() < self.config.notice_limit {
-                let notice = self.render(&[Text::Left { name: name.as_str() }]);
-                self.send(Recipients::Members, notice);
-            }
-        }
+        self.leave(id, LeaveReason::Disconnected);
     }
 
     /// A complete line (without terminator) arrived from `id`.
@@ -199,7 +249,7 @@ impl Chat {
         // silently dropped from it; any other line is cleaned.
         let text = decode_lossy(raw);
         if client.name.is_none() {
-            return self.choose_name(id, &text, now);
+            return self.at_name_prompt(id, &text, now);
         }
         client.since = now.mono;
         let clean = clean_message(&text);
@@ -237,16 +287,21 @@ impl Chat {
             if deadline > now.mono {
                 self.deadlines.schedule(id, deadline);
             } else if client.name.is_none() {
-                self.clients.remove(&id);
                 self.reply(id, &[Text::LoginTimedOut]);
+                self.clients.remove(&id);
                 self.effects.push(Effect::Close(id));
             } else {
                 let secs = self.config.idle_timeout.map_or(0, |t| t.as_secs());
                 self.reply(id, &[Text::IdleTimedOut { secs }]);
                 self.effects.push(Effect::Close(id));
-                self.disconnect(id);
+                self.leave(id, LeaveReason::Idle);
             }
         }
+    }
+
+    /// The server is stopping: tell every connection.
+    pub fn shutdown(&mut self) {
+        self.send(Recipients::Everyone, &[Text::ShuttingDown]);
     }
 
     /// Sets `id`'s deadline to its current one, or cancels it if it has none.
@@ -257,51 +312,109 @@ impl Chat {
         }
     }
 
-    /// The server is stopping: tell every connection.
-    pub fn shutdown(&mut self) {
-        let notice = self.render(&[Text::ShuttingDown]);
-        self.send(Recipients::Everyone, notice);
+    /// Removes a client; if it was named, others hear that it left and the loop logs it.
+    fn leave(&mut self, id: ClientId, reason: LeaveReason) {
+        self.deadlines.cancel(id);
+        let Some(Client { name: Some(name), member_index, lang, .. }) = self.clients.remove(&id) else {
+            return;
+        };
+        self.by_name.remove(&name.key());
+        self.by_shape.remove(&name.shape());
+        self.members.swap_remove(member_index);
+        if let Some(moved) = self.members.get(member_index)
+            && let Some(client) = self.clients.get_mut(&moved.id)
+        {
+            client.member_index = member_index;
+        }
+        self.readers[lang.index()] -= 1;
+        self.users_reply = Default::default();
+        if self.members.len() < self.config.notice_limit {
+            self.send(Recipients::Members, &[Text::Left { name: name.as_str() }]);
+        }
+        self.effects.push(Effect::Left { id, name: name.as_str().to_owned(), reason });
     }
 
-    fn choose_name(&mut self, id: ClientId, line: &str, now: Now) {
-        if matches!(parse_input(line), Input::Command(Command::Quit)) {
-            return self.quit(id);
+    /// A line from a connection that has no name yet: a name to try, or one of the few commands that make
+    /// sense before one.
+    fn at_name_prompt(&mut self, id: ClientId, line: &str, now: Now) {
+        match parse_input(line) {
+            Input::Command(Command::Quit) => return self.quit(id),
+            Input::Command(Command::Lang(code)) => return self.set_lang(id, code),
+            Input::Command(Command::Help) => return self.reply(id, &[Text::NamePromptHelp, Text::AskName]),
+            _ => {}
         }
         let name = match Name::parse(line) {
             Ok(name) => name,
             Err(NameError::BadLength | NameError::BadCharacter | NameError::LooksLikeCommand) => {
                 return self.reply(id, &[Text::NameInvalid, Text::AskName]);
             }
+            Err(NameError::MixedScripts) => return self.reply(id, &[Text::NameMixedScripts, Text::AskName]),
+            Err(NameError::Reserved) => {
+                return self.reply(id, &[Text::NameReserved { name: line.trim() }, Text::AskName]);
+            }
         };
         let key = name.key();
         if self.by_name.contains_key(&key) {
             return self.reply(id, &[Text::NameTaken { name: name.as_str() }, Text::AskName]);
         }
+        let shape = name.shape();
+        if let Some(taken) = self.by_shape.get(&shape).and_then(|&other| self.name_of(other)) {
+            let taken = taken.as_str().to_owned();
+            return self.reply(id, &[Text::NameLooksLike { name: name.as_str(), taken: &taken }, Text::AskName]);
+        }
         self.by_name.insert(key, id);
+        self.by_shape.insert(shape, id);
+        self.users_reply = Default::default();
         self.welcome(id, &name);
         if self.by_name.len() <= self.config.notice_limit {
-            let notice = self.render(&[Text::Joined { name: name.as_str() }]);
-            self.send(Recipients::MembersExcept(id), notice);
+            self.send(Recipients::MembersExcept(id), &[Text::Joined { name: name.as_str() }]);
         }
+        self.effects.push(Effect::Joined { id, name: name.as_str().to_owned() });
         if let Some(client) = self.clients.get_mut(&id) {
             client.name = Some(name);
             client.since = now.mono;
             client.member_index = self.members.len();
-            self.members.push(id);
+            self.members.push(Member { id, lang: client.lang });
+            self.readers[client.lang.index()] += 1;
         }
         // The login deadline no longer applies; the idle one, if any, starts now.
         self.schedule_deadline(id);
     }
 
+    /// The welcome, and the newest history that fits in one reply.
     fn welcome(&mut self, id: ClientId, name: &Name) {
-        let mut texts = vec![Text::Welcome { name: name.as_str() }, Text::HelpHint];
-        let clock = self.local_clock;
-        if !self.history.is_empty() {
-            texts.push(Text::HistoryHeader);
-            texts.extend(self.history.iter().map(|m| Text::Public { at: clock(m.ts), from: &m.user, text: &m.text }));
+        let Some(lang) = self.lang_of(id) else { return };
+        let mut out = String::new();
+        for text in [Text::Welcome { name: name.as_str() }, Text::HelpHint] {
+            text.render_into(lang, &mut out);
+            out.push('\n');
         }
-        let payload = render_lines(self.config.lang, &texts);
-        self.send(Recipients::One(id), payload);
+        if !self.history.is_empty() {
+            let clock = self.local_clock;
+            let budget = self.config.max_reply_bytes.saturating_sub(out.len() + 64);
+            let mut newest_first = Vec::new();
+            let mut used = 0;
+            for message in self.history.iter().rev() {
+                let mut line = String::new();
+                Text::Public { at: clock(message.ts), from: &message.user, text: &message.text }
+                    .render_into(lang, &mut line);
+                line.push('\n');
+                used += line.len();
+                if used > budget {
+                    break;
+                }
+                newest_first.push(line);
+            }
+            let header = if newest_first.len() == self.history.len() {
+                Text::HistoryHeader
+            } else {
+                Text::HistoryHeaderPartial { shown: newest_first.len() }
+            };
+            header.render_into(lang, &mut out);
+            out.push('\n');
+            newest_first.iter().rev().for_each(|line| out.push_str(line));
+        }
+        self.push_to(id, Rc::from(out.into_bytes()));
     }
 
     fn dispatch(&mut self, id: ClientId, line: &str, now: Now) {
@@ -312,6 +425,7 @@ impl Chat {
             Input::Command(Command::Users) => self.list_users(id),
             Input::Command(Command::Whisper { to, text }) => self.whisper(id, to, text, now),
             Input::Command(Command::WhisperUsage) => self.reply(id, &[Text::WhisperUsage]),
+            Input::Command(Command::Lang(code)) => self.set_lang(id, code),
             Input::Command(Command::Quit) => self.quit(id),
             Input::Command(Command::Unknown(command)) => self.reply(id, &[Text::UnknownCommand { command }]),
         }
@@ -320,20 +434,38 @@ impl Chat {
     fn public_message(&mut self, id: ClientId, text: &str, now: Now) {
         let Some(from) = self.name_of(id) else { return };
         let at = (self.local_clock)(now.unix_ms);
-        let payload = self.render(&[Text::Public { at, from: from.as_str(), text }]);
-        let stored = StoredMessage { ts: now.unix_ms, user: from.as_str().to_owned(), text: text.to_owned() };
-        self.history.push(stored);
-        self.send(Recipients::Members, payload);
+        let from = from.as_str().to_owned();
+        self.send(Recipients::Members, &[Text::Public { at, from: &from, text }]);
+        self.history.push(StoredMessage { ts: now.unix_ms, user: from, text: text.to_owned() });
     }
 
+    /// Everyone named, sorted without regard to case. The reply is kept until membership changes, so asking
+    /// again and again costs a reference count, not a sort.
     fn list_users(&mut self, id: ClientId) {
-        let mut names: Vec<&Name> = self.clients.values().filter_map(|c| c.name.as_ref()).collect();
-        names.sort_by_cached_key(|name| (name.key(), name.as_str().to_owned()));
-        let mut texts = Vec::with_capacity(names.len() + 1);
-        texts.push(Text::UsersHeader { count: names.len() });
-        texts.extend(names.iter().map(|name| Text::UserEntry { name: name.as_str() }));
-        let payload = render_lines(self.config.lang, &texts);
-        self.send(Recipients::One(id), payload);
+        let Some(lang) = self.lang_of(id) else { return };
+        if let Some(cached) = &self.users_reply[lang.index()] {
+            let payload = Rc::clone(cached);
+            return self.push_to(id, payload);
+        }
+        let mut out = String::new();
+        Text::UsersHeader { count: self.by_name.len() }.render_into(lang, &mut out);
+        out.push('\n');
+        let budget = self.config.max_reply_bytes.saturating_sub(64);
+        for (listed, &member) in self.by_name.values().enumerate() {
+            let Some(name) = self.name_of(member) else { continue };
+            let before = out.len();
+            Text::UserEntry { name: name.as_str() }.render_into(lang, &mut out);
+            out.push('\n');
+            if out.len() > budget {
+                out.truncate(before);
+                Text::UsersMore { count: self.by_name.len() - listed }.render_into(lang, &mut out);
+                out.push('\n');
+                break;
+            }
+        }
+        let payload: Payload = Rc::from(out.into_bytes());
+        self.users_reply[lang.index()] = Some(Rc::clone(&payload));
+        self.push_to(id, payload);
     }
 
     fn whisper(&mut self, id: ClientId, to: &str, text: &str, now: Now) {
@@ -348,33 +480,78 @@ impl Chat {
             return;
         };
         let at = (self.local_clock)(now.unix_ms);
-        let private = self.render(&[Text::Private { at, from: from.as_str(), text }]);
-        let receipt = self.render(&[Text::WhisperSent { to: target_name.as_str() }]);
-        self.send(Recipients::One(target), private);
-        self.send(Recipients::One(id), receipt);
+        let (from, target_name) = (from.as_str().to_owned(), target_name.as_str().to_owned());
+        self.reply(target, &[Text::Private { at, from: &from, text }]);
+        self.reply(id, &[Text::WhisperSent { to: &target_name }]);
+    }
+
+    /// `/lang CODE`: from now on this user reads `CODE`, starting with the confirmation.
+    fn set_lang(&mut self, id: ClientId, code: Option<&str>) {
+        let Some(client) = self.clients.get_mut(&id) else { return };
+        let Some(code) = code else {
+            let lang = client.lang;
+            return self.reply(id, &[Text::LangCurrent { lang }]);
+        };
+        let Ok(lang) = code.parse::<Lang>() else {
+            return self.reply(id, &[Text::LangUnknown { code }]);
+        };
+        let old = std::mem::replace(&mut client.lang, lang);
+        let named = client.name.is_some();
+        if named {
+            let index = client.member_index;
+            self.members[index].lang = lang;
+            self.readers[old.index()] -= 1;
+            self.readers[lang.index()] += 1;
+            self.reply(id, &[Text::LangSet]);
+        } else {
+            self.reply(id, &[Text::LangSet, Text::AskName]);
+        }
     }
 
     fn quit(&mut self, id: ClientId) {
         self.reply(id, &[Text::Goodbye]);
         self.effects.push(Effect::Close(id));
-        self.disconnect(id);
+        self.leave(id, LeaveReason::Quit);
     }
 
     fn name_of(&self, id: ClientId) -> Option<&Name> {
         self.clients.get(&id).and_then(|c| c.name.as_ref())
     }
 
+    fn lang_of(&self, id: ClientId) -> Option<Lang> {
+        self.clients.get(&id).map(|c| c.lang)
+    }
+
+    /// Sends `texts` to one client, in its language.
     fn reply(&mut self, id: ClientId, texts: &[Text<'_>]) {
-        let payload = self.render(texts);
-        self.send(Recipients::One(id), payload);
+        let Some(lang) = self.lang_of(id) else { return };
+        let payload = render_lines(lang, texts);
+        self.push_to(id, payload);
     }
 
-    fn render(&self, texts: &[Text<'_>]) -> Payload {
-        render_lines(self.config.lang, texts)
+    fn push_to(&mut self, id: ClientId, payload: Payload) {
+        self.effects.push(Effect::Send { to: id, payload });
     }
 
-    fn send(&mut self, to: Recipients, payload: Payload) {
-        self.effects.push(Effect::Send { to, payload });
+    /// Sends `texts` to many, rendered once per language in use among them (or once, if they read the same in
+    /// every language).
+    fn send(&mut self, to: Recipients, texts: &[Text<'_>]) {
+        let mut localized = Localized::default();
+        let neutral = texts.iter().all(Text::same_in_every_language);
+        let mut shared: Option<Payload> = None;
+        for lang in Lang::ALL {
+            let in_use = matches!(to, Recipients::Everyone) || self.readers[lang.index()] > 0;
+            if !in_use {
+                continue;
+            }
+            let payload = match (&shared, neutral) {
+                (Some(payload), true) => Rc::clone(payload),
+                _ => render_lines(lang, texts),
+            };
+            shared.get_or_insert_with(|| Rc::clone(&payload));
+            localized.by_lang[lang.index()] = Some(payload);
+        }
+        self.effects.push(Effect::Broadcast { to, payload: localized });
     }
 }
 
@@ -414,6 +591,8 @@ mod tests {
         elapsed: Duration,
         seen: HashMap<ClientId, String>,
         closed: Vec<ClientId>,
+        /// What the loop would log: joins and leaves.
+        log: Vec<String>,
     }
 
     impl Harness {
@@ -426,6 +605,7 @@ mod tests {
                 elapsed: Duration::ZERO,
                 seen: HashMap::new(),
                 closed: Vec::new(),
+                log: Vec::new(),
             }
         }
 
@@ -462,13 +642,20 @@ mod tests {
                 match effect {
                     Effect::Send { to, payload } => {
                         let text = String::from_utf8(payload.to_vec()).expect("catalogue lines are UTF-8");
-                        let mut ids = Vec::new();
-                        self.chat.for_each_recipient(to, |id| ids.push(id));
-                        for id in ids {
+                        self.seen.entry(to).or_default().push_str(&text);
+                    }
+                    Effect::Broadcast { to, payload } => {
+                        let mut recipients = Vec::new();
+                        self.chat.for_each_recipient(to, |id, lang| recipients.push((id, lang)));
+                        for (id, lang) in recipients {
+                            let bytes = payload.get(lang).expect("rendered in every recipient's language");
+                            let text = String::from_utf8(bytes.to_vec()).expect("catalogue lines are UTF-8");
                             self.seen.entry(id).or_default().push_str(&text);
                         }
                     }
                     Effect::Close(id) => self.closed.push(id),
+                    Effect::Joined { name, .. } => self.log.push(format!("joined {name}")),
+                    Effect::Left { name, reason, .. } => self.log.push(format!("left {name} {reason:?}")),
                 }
             }
         }
@@ -522,7 +709,7 @@ mod tests {
         h.line(2, "two words");
         assert_eq!(
             h.take(2),
-            "Error: a name has 1 to 32 characters, no spaces or control characters, and does not start with /\n\
+            "Error: a name has 1 to 32 letters or digits, starts with a letter, and may join them with - _ or .\n\
              USERNAME:\n"
         );
         h.line(2, "Maria");
@@ -611,7 +798,7 @@ mod tests {
         h.chat.disconnect(1);
         h.line(3, "/quit");
         h.chat.disconnect(5);
-        let mut members: Vec<ClientId> = h.chat.members().collect();
+        let mut members: Vec<ClientId> = h.chat.members.iter().map(|m| m.id).collect();
         members.sort_unstable();
         assert_eq!(members, vec![2, 4]);
         h.line(4, "still two of us");
@@ -619,7 +806,7 @@ mod tests {
         assert_eq!(h.take(4), "[14:30] user4: still two of us\n");
         h.join(6, "user6");
         h.chat.disconnect(2);
-        let mut members: Vec<ClientId> = h.chat.members().collect();
+        let mut members: Vec<ClientId> = h.chat.members.iter().map(|m| m.id).collect();
         members.sort_unstable();
         assert_eq!(members, vec![4, 6]);
     }

@@ -22,6 +22,8 @@ pub enum Command<'a> {
     },
     /// `/whisper` without a recipient or without text.
     WhisperUsage,
+    /// `/lang CODE` switches the user's language; `/lang` alone says which it is.
+    Lang(Option<&'a str>),
     Quit,
     /// The first word of the line, as typed.
     Unknown(&'a str),
@@ -48,6 +50,9 @@ pub fn parse_input(line: &str) -> Input<'_> {
         Command::Quit
     } else if word.eq_ignore_ascii_case("whisper") {
         parse_whisper(rest)
+    } else if word.eq_ignore_ascii_case("lang") {
+        let (code, _) = split_word(rest);
+        Command::Lang((!code.is_empty()).then_some(code))
     } else {
         Command::Unknown(&line[..word.len() + 1])
     };
@@ -98,6 +103,14 @@ mod tests {
         assert_eq!(parse_input("/quit now"), Input::Command(Command::Quit));
         assert_eq!(parse_input("/dance now"), Input::Command(Command::Unknown("/dance")));
         assert_eq!(parse_input("/"), Input::Command(Command::Unknown("/")));
+    }
+
+    #[test]
+    fn lang_takes_an_optional_code() {
+        assert_eq!(parse_input("/lang es"), Input::Command(Command::Lang(Some("es"))));
+        assert_eq!(parse_input("/LANG  en  extra"), Input::Command(Command::Lang(Some("en"))));
+        assert_eq!(parse_input("/lang"), Input::Command(Command::Lang(None)));
+        assert_eq!(parse_input("/lang   "), Input::Command(Command::Lang(None)));
     }
 
     #[test]

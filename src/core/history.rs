@@ -79,7 +79,7 @@ impl History {
         self.revision += 1;
     }
 
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &StoredMessage> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &StoredMessage> + ExactSizeIterator {
         self.messages.iter()
     }
 

@@ -1,32 +1,68 @@
-//! Usernames: what a valid name is, and the key under which two names count as the same.
+//! Usernames: what a valid name is, and the keys under which two names count as the same or as look-alikes.
+//!
+//! A name is an identifier in the sense of Unicode's security mechanisms (UTS #39): letters, digits and
+//! combining marks that its General Security Profile allows (no fullwidth or mathematical letters, small
+//! capitals, symbols, private-use, unassigned or noncharacter code points), all of one script, with `-`, `_`
+//! or `.` allowed between them. Uniqueness is checked twice: without regard to case (`María` is `maría`), and
+//! by the TR39 confusable skeleton (`Ian` is `lan`, a Cyrillic `Маria` would be `Maria`), so nobody can take a
+//! name that looks like someone else's. A few names that would pass for the server itself are reserved.
 
 use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+use unicode_security::{GeneralSecurityProfile, MixedScript};
 
 /// The most characters (Unicode scalar values) a username may have.
 pub const MAX_NAME_CHARS: usize = 32;
+/// The most combining marks on one letter: enough for Vietnamese (`ệ` decomposed has two), not for a tower.
+const MAX_MARKS_PER_LETTER: usize = 2;
+/// What may join the letters and digits of a name; never first, last, or twice in a row.
+const SEPARATORS: [char; 3] = ['-', '_', '.'];
+/// Names that would pass for the server or its staff, in either language; refused in every look-alike form.
+const RESERVED: [&str; 11] = [
+    "server",
+    "servidor",
+    "system",
+    "sistema",
+    "admin",
+    "administrator",
+    "administrador",
+    "root",
+    "operator",
+    "moderator",
+    "moderador",
+];
 
 /// Why a proposed name was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameError {
     /// Empty, or longer than [`MAX_NAME_CHARS`].
     BadLength,
-    /// Contains whitespace, a control character, or an invisible one (zero-width, bidi control, ...) that would
-    /// let two different-looking names look alike or reorder the text around them.
+    /// A character that is not an allowed letter, digit or mark or a separator; a separator first, last or
+    /// twice in a row; too many marks on a letter; or a first character that is not a letter.
     BadCharacter,
+    /// Letters of more than one script, as in a Latin name with one Cyrillic letter in it.
+    MixedScripts,
     /// Starts with `/`, which would read as a command.
     LooksLikeCommand,
+    /// Looks like one of the names the server keeps for itself.
+    Reserved,
 }
 
-/// A validated username, as its owner spelled it.
+/// A validated username, as its owner spelled it (in NFC).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name(String);
 
 /// The uniqueness key of a name: its NFC-normalised Unicode lowercase form, so `María`, `maría`, `MARÍA` and a
-/// decomposed `Mari\u{301}a` collide while `Maria` (no accent) does not.
+/// decomposed `Mari\u{301}a` collide while `Maria` (no accent) does not. Whispers find their target by it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NameKey(String);
+
+/// What a name looks like: the lowercase of its TR39 confusable skeleton. Two names with one shape would be
+/// mistaken for each other (`Ian` and `lan`, `Juan1` and `Juanl`, `Маria` in Cyrillic and `Maria`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NameShape(String);
 
 impl Name {
     /// Validates a proposed name and normalises it to NFC. Surrounding whitespace is not part of a name and is
@@ -37,11 +73,16 @@ impl Name {
         if chars == 0 || chars > MAX_NAME_CHARS {
             return Err(NameError::BadLength);
         }
-        if name.chars().any(|c| c.is_whitespace() || c.is_control() || is_invisible(c)) {
-            return Err(NameError::BadCharacter);
-        }
         if name.starts_with('/') {
             return Err(NameError::LooksLikeCommand);
+        }
+        check_characters(&name)?;
+        if !name.as_str().is_single_script() {
+            return Err(NameError::MixedScripts);
+        }
+        let shape = NameShape::of(&name);
+        if RESERVED.iter().any(|reserved| NameShape::of(reserved) == shape) {
+            return Err(NameError::Reserved);
         }
         Ok(Name(name))
     }
@@ -53,6 +94,39 @@ impl Name {
     pub fn key(&self) -> NameKey {
         NameKey::of(&self.0)
     }
+
+    pub fn shape(&self) -> NameShape {
+        NameShape::of(&self.0)
+    }
+}
+
+/// Letters, digits and marks the identifier profile allows, and single separators between them.
+fn check_characters(name: &str) -> Result<(), NameError> {
+    let mut previous_was_separator = true; // Refuses a separator first.
+    let mut marks_in_a_row = 0;
+    for (i, c) in name.chars().enumerate() {
+        if SEPARATORS.contains(&c) {
+            if previous_was_separator {
+                return Err(NameError::BadCharacter);
+            }
+            previous_was_separator = true;
+            marks_in_a_row = 0;
+            continue;
+        }
+        let is_mark = is_combining_mark(c);
+        let allowed = (c.is_alphanumeric() || is_mark) && c.identifier_allowed();
+        let starts_badly = i == 0 && !c.is_alphabetic();
+        marks_in_a_row = if is_mark { marks_in_a_row + 1 } else { 0 };
+        if !allowed || starts_badly || marks_in_a_row > MAX_MARKS_PER_LETTER || (is_mark && previous_was_separator) {
+            return Err(NameError::BadCharacter);
+        }
+        previous_was_separator = false;
+    }
+    if previous_was_separator {
+        // Refuses a separator last.
+        return Err(NameError::BadCharacter);
+    }
+    Ok(())
 }
 
 impl NameKey {
@@ -63,30 +137,10 @@ impl NameKey {
     }
 }
 
-/// Unicode's default-ignorable code points (DerivedCoreProperties.txt, Unicode 15) and the bidi controls:
-/// characters that render as nothing, so `Ana` and `An\u{200b}a` would look the same, or that reorder the text
-/// displayed after them.
-fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{034F}'
-            | '\u{061C}'
-            | '\u{115F}'..='\u{1160}'
-            | '\u{17B4}'..='\u{17B5}'
-            | '\u{180B}'..='\u{180F}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}'
-            | '\u{3164}'
-            | '\u{FE00}'..='\u{FE0F}'
-            | '\u{FEFF}'
-            | '\u{FFA0}'
-            | '\u{FFF0}'..='\u{FFF8}'
-            | '\u{1BCA0}'..='\u{1BCA3}'
-            | '\u{1D173}'..='\u{1D17A}'
-            | '\u{E0000}'..='\u{E0FFF}'
-    )
+impl NameShape {
+    pub fn of(name: &str) -> NameShape {
+        NameShape(unicode_security::skeleton(name).collect::<String>().to_lowercase())
+    }
 }
 
 impl fmt::Display for Name {
@@ -100,11 +154,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accepts_ordinary_names_and_trims_them() {
+    fn accepts_ordinary_names_in_any_script_and_trims_them() {
         assert_eq!(Name::parse("  María ").map(|n| n.to_string()), Ok("María".to_owned()));
         assert!(Name::parse(&"x".repeat(MAX_NAME_CHARS)).is_ok());
         // 32 characters, 64 bytes: the limit counts characters.
         assert!(Name::parse(&"ñ".repeat(MAX_NAME_CHARS)).is_ok());
+        for name in
+            ["Пётр", "Σωκράτης", "محمد", "李小龍", "すずき", "Nguyễn", "bench-22012-0", "ana_b", "j.r", "user42"]
+        {
+            assert!(Name::parse(name).is_ok(), "{name} should be a valid name");
+        }
     }
 
     #[test]
@@ -116,6 +175,36 @@ mod tests {
         assert_eq!(Name::parse("a\tb"), Err(NameError::BadCharacter));
         assert_eq!(Name::parse("a\u{1b}[31mb"), Err(NameError::BadCharacter));
         assert_eq!(Name::parse("/quit"), Err(NameError::LooksLikeCommand));
+    }
+
+    #[test]
+    fn look_alike_letters_and_symbols_are_refused() {
+        for (sneaky, why) in [
+            ("Ｍａｒｉａ", NameError::BadCharacter),                    // fullwidth
+            ("𝐌𝐚𝐫𝐢𝐚", NameError::BadCharacter),                         // mathematical bold
+            ("ᴍᴀʀɪᴀ", NameError::BadCharacter),                         // small capitals
+            ("\u{301}", NameError::BadCharacter),                       // a lone combining accent
+            ("a\u{301}\u{302}\u{303}\u{304}", NameError::BadCharacter), // a tower of marks
+            ("(private)\u{2800}Pedro", NameError::BadCharacter),        // a blank Braille cell
+            ("Pedro\u{e000}", NameError::BadCharacter),                 // private use
+            ("Pedro\u{378}", NameError::BadCharacter),                  // unassigned
+            ("Pedro\u{fdd0}", NameError::BadCharacter),                 // a noncharacter
+            ("***", NameError::BadCharacter),
+            ("-ana", NameError::BadCharacter),
+            ("ana-", NameError::BadCharacter),
+            ("an--a", NameError::BadCharacter),
+            ("4ana", NameError::BadCharacter),
+            ("M\u{430}ria", NameError::MixedScripts), // Cyrillic а in a Latin name
+            ("Pedr\u{3bf}", NameError::MixedScripts), // Greek ο
+            ("Servidor", NameError::Reserved),
+            ("SERVER", NameError::Reserved),
+            ("5ystem", NameError::BadCharacter),
+            ("R00t", NameError::Reserved),
+        ] {
+            assert_eq!(Name::parse(sneaky), Err(why), "{sneaky:?}");
+        }
+        let marks = format!("a{}", "\u{301}".repeat(32));
+        assert!(Name::parse(&marks).is_err(), "32 combining marks");
     }
 
     #[test]
@@ -140,5 +229,15 @@ mod tests {
         assert_eq!(key("María"), key("maría"));
         assert_eq!(key("María"), key("MARÍA"));
         assert_ne!(key("María"), key("Maria"));
+    }
+
+    #[test]
+    fn shapes_catch_look_alikes_across_letters_and_scripts() {
+        let shape = |s: &str| Name::parse(s).map(|n| n.shape()).expect(s);
+        assert_eq!(shape("Ian"), shape("lan"));
+        assert_eq!(shape("Juan1"), shape("Juanl"));
+        // A whole-script Cyrillic name that reads as a Latin one.
+        assert_eq!(shape("\u{420}\u{430}\u{440}\u{430}"), shape("Papa"));
+        assert_ne!(shape("María"), shape("Marta"));
     }
 }

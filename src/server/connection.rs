@@ -138,8 +138,9 @@ impl Connection {
         }
         let mut budget = budget;
         loop {
-            let read = match self.transport.read(scratch) {
-                Ok(0) => return ReadOutcome::PeerClosed,
+            let want = self.read_size(flood).min(budget).min(scratch.len());
+            let read = match self.transport.read(&mut scratch[..want]) {
+                Ok(0) => return self.end_of_input(batch, flood, now),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -153,6 +154,26 @@ impl Connection {
                 return ReadOutcome::BudgetSpent;
             }
         }
+    }
+
+    /// How much to read at once. Under flood control, no more than the framer can hold as one line: a client
+    /// that runs out of tokens then holds at most a line's worth of unread input here, and the rest waits in the
+    /// kernel, where TCP slows its sender. Without flood control, as much as fits.
+    fn read_size(&self, flood: FloodLimit) -> usize {
+        if !flood.enabled() {
+            return usize::MAX;
+        }
+        (self.framer.max_line_bytes() + 2).saturating_sub(self.framer.buffered()).max(1)
+    }
+
+    /// The peer closed its sending side. An unterminated last line still counts (as `nc` users who type a line
+    /// and press Ctrl+D expect); the close is reported once it has been handed over.
+    fn end_of_input(&mut self, batch: &mut LineBatch, flood: FloodLimit, now: Instant) -> ReadOutcome {
+        if self.framer.buffered() > 0 && self.frame(b"\n", batch, flood, now).is_break() {
+            // Read again once unthrottled: the end of the stream is still there.
+            return self.throttle(flood);
+        }
+        ReadOutcome::PeerClosed
     }
 
     /// Lets a throttled connection be read again (its bucket has refilled).

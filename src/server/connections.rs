@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use mio::{Registry, Token};
 use slab::Slab;
 
-use crate::core::chat::{Chat, ClientId, Effect, Payload};
+use crate::core::chat::{Chat, ClientId, Effect, LeaveReason, Payload};
 use crate::core::deadlines::DeadlineHeap;
 use crate::server::connection::{Connection, ReadOutcome};
 use crate::server::flood::{FloodLimit, TokenBucket};
@@ -21,7 +21,10 @@ use crate::server::per_ip::PerIpLimit;
 use crate::server::transport::Transport;
 
 /// How long a closing connection may take to accept its last output before it is dropped regardless.
-pub(crate) const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// A queue this long is written at once instead of at the end of the loop turn: a burst leaves as it is made,
+/// and a client that keeps reading never sees its queue near the cap.
+const EARLY_FLUSH_BYTES: usize = 64 * 1024;
 
 /// The limits every connection is held to.
 #[derive(Debug, Clone, Copy)]
@@ -32,8 +35,6 @@ pub(crate) struct ConnectionLimits {
     pub(crate) flood: FloodLimit,
     /// The longest line accepted.
     pub(crate) max_line_bytes: usize,
-    /// Bytes read from one connection per loop turn before others get theirs.
-    pub(crate) read_budget_bytes: usize,
 }
 
 pub(crate) struct Connections {
@@ -50,6 +51,9 @@ pub(crate) struct Connections {
     closing: DeadlineHeap,
     /// When each throttled connection may be read again.
     throttled: DeadlineHeap,
+    /// Bytes of payloads the core asked to send this loop turn, counting a broadcast once: a bound on how much
+    /// any one queue grew before the loop's next round of writes.
+    turn_output_bytes: usize,
 }
 
 impl Connections {
@@ -63,7 +67,18 @@ impl Connections {
             to_reap: Vec::new(),
             closing: DeadlineHeap::new(),
             throttled: DeadlineHeap::new(),
+            turn_output_bytes: 0,
         }
+    }
+
+    /// Bytes of output the core produced since [`Connections::start_turn`].
+    pub(crate) fn turn_output_bytes(&self) -> usize {
+        self.turn_output_bytes
+    }
+
+    /// A new loop turn begins: its output is counted from zero.
+    pub(crate) fn start_turn(&mut self) {
+        self.turn_output_bytes = 0;
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -93,16 +108,18 @@ impl Connections {
         Ok(key)
     }
 
-    /// Reads and frames what `key` sent (see [`Connection::read_lines`]); a throttled connection gets a timer.
+    /// Reads and frames at most `budget` bytes of what `key` sent (see [`Connection::read_lines`]); a
+    /// throttled connection gets a timer.
     pub(crate) fn read_lines(
         &mut self,
         key: usize,
         scratch: &mut [u8],
         batch: &mut LineBatch,
+        budget: usize,
         now: Instant,
     ) -> ReadOutcome {
         let Some(conn) = self.slab.get_mut(key) else { return ReadOutcome::NotReading };
-        let outcome = conn.read_lines(scratch, batch, self.limits.flood, self.limits.read_budget_bytes, now);
+        let outcome = conn.read_lines(scratch, batch, self.limits.flood, budget, now);
         if let ReadOutcome::Throttled(until) = outcome {
             log::debug!("throttling {}: over {} lines/s", conn.peer(), self.limits.flood.rate);
             self.throttled.schedule(key, until);
@@ -123,33 +140,67 @@ impl Connections {
     pub(crate) fn apply(&mut self, chat: &Chat, effects: &mut Vec<Effect>, now: Instant) {
         for effect in effects.drain(..) {
             match effect {
-                Effect::Send { to, payload } => chat.for_each_recipient(to, |id| self.queue(id, &payload)),
+                Effect::Send { to, payload } => {
+                    self.turn_output_bytes += payload.len();
+                    self.queue(to, &payload);
+                }
+                Effect::Broadcast { to, payload } => {
+                    self.turn_output_bytes += payload.longest();
+                    chat.for_each_recipient(to, |id, lang| {
+                        if let Some(bytes) = payload.get(lang) {
+                            self.queue(id, bytes);
+                        }
+                    });
+                }
                 Effect::Close(id) => self.close_after_flush(id, now),
+                Effect::Joined { id, name } => log::info!("login: {name} from {}", self.peer_of(id)),
+                Effect::Left { id, name, reason } => {
+                    let why = match reason {
+                        LeaveReason::Quit => "quit",
+                        LeaveReason::Idle => "idle timeout",
+                        LeaveReason::Disconnected => "connection closed",
+                    };
+                    log::info!("leave: {name} from {} ({why})", self.peer_of(id));
+                }
             }
         }
     }
 
-    /// Queues output for one connection. Past the per-connection cap the client is too slow to keep: it is
-    /// dropped, so it cannot hold the server's memory or delay anyone else.
+    /// The peer address of a connection still in the table, for the log.
+    fn peer_of(&self, id: ClientId) -> String {
+        self.slab.get(id).map_or_else(|| "an unknown address".to_owned(), |conn| conn.peer().to_string())
+    }
+
+    /// Queues output for one connection, writing early once its queue is long. A client is dropped only for
+    /// not reading: when its queue would pass the cap even after the server has just written to it all the
+    /// kernel would take. Then it cannot hold the server's memory or delay anyone else.
     fn queue(&mut self, id: ClientId, payload: &Payload) {
         let Some(conn) = self.slab.get_mut(id) else { return };
         if conn.is_dead() {
             return;
         }
-        let queued = conn.queued_bytes();
-        if queued + payload.len() > self.limits.max_queue_bytes {
-            log::warn!(
-                "disconnecting {}: {} bytes of output queued, over the {} byte cap (client not reading)",
-                conn.peer(),
-                queued + payload.len(),
-                self.limits.max_queue_bytes
-            );
-            self.kill(id);
-            return;
+        if conn.queued_bytes() + payload.len() > self.limits.max_queue_bytes {
+            self.flush(id);
+            let Some(conn) = self.slab.get_mut(id).filter(|conn| !conn.is_dead()) else { return };
+            if conn.queued_bytes() + payload.len() > self.limits.max_queue_bytes {
+                log::warn!(
+                    "disconnecting {}: {} bytes of output queued, over the {} byte cap (client not reading)",
+                    conn.peer(),
+                    conn.queued_bytes() + payload.len(),
+                    self.limits.max_queue_bytes
+                );
+                self.kill(id);
+                return;
+            }
         }
+        let Some(conn) = self.slab.get_mut(id) else { return };
         let was_idle = !conn.has_output();
         conn.queue(payload);
-        if was_idle && !conn.waiting_for_room() {
+        if conn.waiting_for_room() {
+            // A WRITABLE event will say when there is room.
+        } else if conn.queued_bytes() >= EARLY_FLUSH_BYTES {
+            self.flush(id);
+        } else if was_idle {
             self.to_flush.push(id);
         }
     }
@@ -207,6 +258,12 @@ impl Connections {
     pub(crate) fn reap(&mut self, chat: &mut Chat, effects: &mut Vec<Effect>, now: Instant) -> usize {
         let mut removed = 0;
         while let Some(id) = self.to_reap.pop() {
+            // The core hears first, while the connection (dead: nothing is queued for it) is still in the table
+            // for the log line. Leave notices may overflow other slow clients, who join `to_reap` and are
+            // removed in this loop.
+            chat.disconnect(id);
+            chat.take_effects(effects);
+            self.apply(chat, effects, now);
             let Some(mut conn) = self.slab.try_remove(id) else {
                 continue;
             };
@@ -218,10 +275,6 @@ impl Connections {
             self.closing.cancel(id);
             self.throttled.cancel(id);
             removed += 1;
-            chat.disconnect(id);
-            chat.take_effects(effects);
-            // Leave notices may overflow other slow clients, who join `to_reap` and are removed in this loop.
-            self.apply(chat, effects, now);
         }
         removed
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
@@ -40,6 +40,10 @@ pub(crate) const EVENTS_PER_POLL: usize = 1024;
 pub(crate) const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Bytes read from one connection per turn before others get theirs; a flooding client cannot starve the loop.
 const READ_BUDGET_BYTES: usize = 4 * READ_CHUNK_BYTES;
+/// Output one loop turn may produce (a broadcast counted once) before reading stops until the next turn. Every
+/// queue is written between turns, so a burst from many connections reaches each reader in slices it can keep
+/// up with, instead of all at once.
+const TURN_OUTPUT_BUDGET_BYTES: usize = 256 * 1024;
 /// How long shutdown waits for clients to take the shutdown notice and their queued output.
 const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long accepting stays paused after running out of file descriptors, unless a connection closes first.
@@ -87,7 +91,7 @@ impl Server {
         let poll = Poll::new().context("cannot create the poll instance")?;
         let mut listener = listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
-        let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
         poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
         let registry = poll.registry().try_clone()?;
         let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), SAVE_DONE)?);
@@ -97,7 +101,6 @@ impl Server {
             max_queue_bytes: config.max_queue_bytes,
             flood: config.flood,
             max_line_bytes: config.chat.max_line_bytes,
-            read_budget_bytes: READ_BUDGET_BYTES,
         };
         let per_ip = PerIpLimit::new(config.max_per_ip, config.trusted.clone());
         Ok(Server {
@@ -145,6 +148,9 @@ impl Server {
             return Err(e).context("poll failed");
         }
         let now = clock::now();
+        self.conns.start_turn();
+        // Connections left over from the last turn go first, so that new arrivals cannot starve them.
+        self.read_backlog_once(now);
         // Lent out so handlers may borrow the server mutably while iterating; handed back below.
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         for event in events.iter() {
@@ -164,7 +170,6 @@ impl Server {
             }
         }
         self.events = events;
-        self.read_backlog_once(now);
         self.run_timers(now);
         self.conns.flush_pending();
         self.reap(now);
@@ -249,26 +254,41 @@ impl Server {
 
     fn take_signals(&mut self) {
         for signal in self.signals.pending() {
-            let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
-            log::info!("{name} received; shutting down");
-            self.stop_requested = true;
+            match signal {
+                // Nothing is re-read yet (every setting is a flag); a hang-up must not stop the chat.
+                SIGHUP => log::info!("SIGHUP received; nothing to reload, carrying on"),
+                SIGINT => self.stop("SIGINT"),
+                _ => self.stop("SIGTERM"),
+            }
         }
     }
 
-    /// Reads what one connection sent (see `Connection::read_lines`), hands its lines to the core, and acts
-    /// on how the read ended.
+    fn stop(&mut self, signal: &str) {
+        log::info!("{signal} received; shutting down");
+        self.stop_requested = true;
+    }
+
+    /// Reads what one connection sent, one chunk at a time, and hands its lines to the core after each chunk
+    /// (see `Connection::read_lines`). It stops at the connection's fair share of this turn, or when the
+    /// turn's output budget is spent; either way the connection is read again next turn.
     fn read_from(&mut self, key: usize, now: Now) {
-        let outcome = self.conns.read_lines(key, &mut self.scratch, &mut self.batch, now.mono);
-        self.dispatch_batch(key, now);
-        match outcome {
-            ReadOutcome::Drained | ReadOutcome::Throttled(_) | ReadOutcome::NotReading => {}
-            ReadOutcome::BudgetSpent => self.read_backlog.push(key),
-            ReadOutcome::PeerClosed => self.peer_closed(key, now),
-            ReadOutcome::Failed(e) => {
-                log::debug!("read from connection {key} failed: {e}; closing");
-                self.conns.kill(key);
-                self.chat.disconnect(key);
-                self.apply_effects(now);
+        let mut read_this_turn = 0;
+        loop {
+            if self.conns.turn_output_bytes() >= TURN_OUTPUT_BUDGET_BYTES || read_this_turn >= READ_BUDGET_BYTES {
+                return self.read_backlog.push(key);
+            }
+            let outcome = self.conns.read_lines(key, &mut self.scratch, &mut self.batch, READ_CHUNK_BYTES, now.mono);
+            self.dispatch_batch(key, now);
+            match outcome {
+                ReadOutcome::BudgetSpent => read_this_turn += READ_CHUNK_BYTES,
+                ReadOutcome::Drained | ReadOutcome::Throttled(_) | ReadOutcome::NotReading => return,
+                ReadOutcome::PeerClosed => return self.peer_closed(key, now),
+                ReadOutcome::Failed(e) => {
+                    log::debug!("read from connection {key} failed: {e}; closing");
+                    self.conns.kill(key);
+                    self.chat.disconnect(key);
+                    return self.apply_effects(now);
+                }
             }
         }
     }

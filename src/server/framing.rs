@@ -41,6 +41,11 @@ impl LineFramer {
         self.buffered.len()
     }
 
+    /// The longest line this framer passes.
+    pub fn max_line_bytes(&self) -> usize {
+        self.max_line_bytes
+    }
+
     /// Whether lines refused by a paused consumer are waiting to be offered again.
     pub fn holds_lines(&self) -> bool {
         !self.buffered.is_empty() && !self.buffered_is_tail
