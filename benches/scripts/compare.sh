@@ -239,5 +239,5 @@ for file in "$RESULTS_DIR"/*-[0-9]*.txt; do
     if awk '$1 == "lost" && ($4 != 0 || $6 != 0) { found = 1 } END { exit !found }' "$file"; then
         echo "- $base: $(grep -m 1 '^  lost' "$file" | sed 's/^ *//')"
     fi
-    grep -E '^  (warning|failure) ' "$file" | sed "s/^ */- $base: /" || true
+    grep -E '^  (warning|failure) ' "$file" | sed -E "s/^ *(warning|failure) +/- $base: \1: /" || true
 done
