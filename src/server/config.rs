@@ -133,6 +133,8 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             other => return Err(other.unexpected().to_string()),
         }
     }
+    // No single reply (a welcome with its history, a /users list) may fill a queue that a reader keeps up with.
+    config.chat.max_reply_bytes = config.max_queue_bytes / 2;
     Ok(Invocation::Run(config))
 }
 
