@@ -907,6 +907,138 @@ mod tests {
     }
 
     #[test]
+    fn each_user_reads_their_own_language_from_the_name_prompt_on() {
+        let mut h = Harness::new(Lang::En);
+        h.join(1, "Ana");
+        h.connect(2);
+        assert_eq!(h.take(2), "USERNAME:\n");
+        h.line(2, "/lang es");
+        assert_eq!(h.take(2), "Idioma cambiado a español\nUSUARIO:\n");
+        h.line(2, "Juan");
+        assert_eq!(h.take(2), "Bienvenido Juan!\nEscribe /help para comandos\n");
+        assert_eq!(h.take(1), "*** Juan joined the chat\n");
+        h.line(1, "/lang");
+        assert_eq!(h.take(1), "Language: en (available: en, es)\n");
+        h.line(2, "/lang fr");
+        assert_eq!(h.take(2), "Error: idioma desconocido fr; disponibles: en, es\n");
+        h.line(1, "/lang es");
+        assert_eq!(h.take(1), "Idioma cambiado a español\n");
+        h.line(2, "/lang en");
+        h.take(2);
+        h.line(2, "/quit");
+        assert_eq!(h.take(2), "Goodbye!\n");
+        assert_eq!(h.take(1), "*** Juan ha salido del chat\n");
+    }
+
+    #[test]
+    fn a_broadcast_is_rendered_once_per_language_in_use() {
+        let mut h = Harness::new(Lang::En);
+        h.join(1, "Ana");
+        h.join(2, "Bea");
+        let render_count = |effects: &[Effect]| match effects.last() {
+            Some(Effect::Broadcast { payload, .. }) => Lang::ALL.iter().filter(|&&l| payload.get(l).is_some()).count(),
+            other => panic!("expected a broadcast, got {other:?}"),
+        };
+        let mut effects = Vec::new();
+        h.chat.take_effects(&mut effects);
+        h.chat.receive_line(2, b"/lang es", h.now());
+        h.chat.take_effects(&mut effects);
+        effects.clear();
+        h.chat.connect(3, h.now());
+        h.chat.receive_line(3, b"Cid", h.now());
+        h.chat.take_effects(&mut effects);
+        effects.retain(|e| matches!(e, Effect::Broadcast { .. }));
+        assert_eq!(render_count(&effects), 2, "a join notice for readers of English and of Spanish");
+        effects.clear();
+        h.chat.receive_line(1, b"hola", h.now());
+        h.chat.take_effects(&mut effects);
+        let Some(Effect::Broadcast { payload, .. }) = effects.last() else { panic!("a broadcast") };
+        let (en, es) = (payload.get(Lang::En).expect("en"), payload.get(Lang::Es).expect("es"));
+        assert!(Rc::ptr_eq(en, es), "a message reads the same in every language: one rendering");
+        effects.clear();
+        h.chat.receive_line(2, b"/lang en", h.now());
+        h.chat.receive_line(1, b"hola", h.now());
+        h.chat.take_effects(&mut effects);
+        assert_eq!(render_count(&effects), 1, "nobody reads Spanish any more");
+    }
+
+    #[test]
+    fn help_at_the_name_prompt_explains_what_to_type() {
+        let mut h = Harness::new(Lang::Es);
+        h.connect(1);
+        h.take(1);
+        h.line(1, "/help");
+        assert_eq!(
+            h.take(1),
+            "Escribe aquí el nombre que quieres usar, /lang en para inglés, o /quit para salir\nUSUARIO:\n"
+        );
+    }
+
+    #[test]
+    fn look_alike_names_are_refused_while_their_owner_is_connected() {
+        let mut h = Harness::new(Lang::En);
+        h.join(1, "Ian");
+        h.connect(2);
+        h.take(2);
+        h.line(2, "lan");
+        assert_eq!(h.take(2), "Error: the name lan looks too much like Ian, who is connected\nUSERNAME:\n");
+        h.line(1, "/quit");
+        h.line(2, "lan");
+        assert_eq!(h.take(2), "Welcome lan!\nType /help for commands\n");
+    }
+
+    #[test]
+    fn joins_and_leaves_are_reported_for_the_log_with_the_reason() {
+        let mut h = Harness::new(Lang::En);
+        h.chat.config.idle_timeout = Some(Duration::from_secs(60));
+        h.join(1, "Ana");
+        h.join(2, "Bea");
+        h.join(3, "Cid");
+        h.line(1, "/quit");
+        h.chat.disconnect(2);
+        h.advance(Duration::from_secs(61));
+        let now = h.now();
+        h.chat.handle_timeout(now);
+        h.apply();
+        assert_eq!(
+            h.log,
+            ["joined Ana", "joined Bea", "joined Cid", "left Ana Quit", "left Bea Disconnected", "left Cid Idle"]
+        );
+    }
+
+    #[test]
+    fn the_welcome_keeps_to_the_reply_bound_with_the_newest_history() {
+        let mut h = Harness::new(Lang::En);
+        h.chat.config.max_reply_bytes = 200;
+        h.join(1, "Ana");
+        for i in 0..10 {
+            h.line(1, &format!("message number {i}"));
+        }
+        h.connect(2);
+        h.line(2, "Bea");
+        let welcome = h.take(2);
+        assert!(welcome.len() <= 200 + "USERNAME:\n".len(), "{} bytes: {welcome}", welcome.len());
+        assert!(welcome.contains("History (the last "), "{welcome}");
+        assert!(welcome.ends_with("Ana: message number 9\n"), "{welcome}");
+    }
+
+    #[test]
+    fn a_long_users_list_is_cut_short_and_says_how_many_more() {
+        let mut h = Harness::new(Lang::En);
+        h.chat.config.max_reply_bytes = 150;
+        h.chat.config.notice_limit = 0;
+        for id in 0..40 {
+            h.join(id, &format!("user{id:02}"));
+        }
+        h.line(0, "/users");
+        let list = h.take(0);
+        assert!(list.starts_with("Connected users (40):\n  user00\n"), "{list}");
+        assert!(list.len() <= 150, "{} bytes", list.len());
+        let last = list.lines().last().expect("lines");
+        assert!(last.starts_with("  ... and ") && last.ends_with(" more"), "{last}");
+    }
+
+    #[test]
     fn shutdown_reaches_every_connection() {
         let mut h = Harness::new(Lang::En);
         h.connect(1);
