@@ -35,17 +35,21 @@ pub fn decode_lossy(raw: &[u8]) -> Cow<'_, str> {
 
 /// The message as others will see it (see the module documentation for what changes).
 pub fn clean_message(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c == '\u{200c}' || c == '\u{200d}' || treatment(c) != Treatment::Keep) {
+    if !text.chars().any(|c| is_joiner(c) || treatment(c) != Treatment::Keep) {
         return Cow::Borrowed(text);
     }
     let chars: Vec<char> = text.chars().collect();
     let mut clean = String::with_capacity(text.len());
     for (i, &c) in chars.iter().enumerate() {
         match treatment(c) {
-            Treatment::Keep if c == '\u{200c}' || c == '\u{200d}' => {
+            Treatment::Keep if is_joiner(c) => {
                 // Zero-width (non-)joiners shape emoji sequences and Indic or Persian script, between two such
                 // characters; anywhere else they only hide something.
-                let joins = |n: Option<&char>| n.is_some_and(|&n| !n.is_ascii() && !n.is_whitespace());
+                let joins = |n: Option<&char>| {
+                    n.is_some_and(|&n| {
+                        !n.is_ascii() && !n.is_whitespace() && !is_joiner(n) && treatment(n) == Treatment::Keep
+                    })
+                };
                 if joins(i.checked_sub(1).and_then(|p| chars.get(p))) && joins(chars.get(i + 1)) {
                     clean.push(c);
                 }
@@ -56,6 +60,11 @@ pub fn clean_message(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(clean)
+}
+
+/// Zero-width non-joiner and joiner.
+fn is_joiner(c: char) -> bool {
+    c == '\u{200c}' || c == '\u{200d}'
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,5 +154,6 @@ mod tests {
         assert_eq!(clean_message("می\u{200c}خواهم"), "می\u{200c}خواهم");
         assert_eq!(clean_message("hola\u{200d}fake"), "holafake");
         assert_eq!(clean_message("\u{200d}"), "");
+        assert_eq!(clean_message("é\u{200d}\u{200d}👩"), "é👩");
     }
 }
