@@ -14,6 +14,7 @@ fn filled(messages: usize) -> History {
             ts: 1_700_000_000_000 + i as i64 * 1000,
             user: format!("user{}", i % 37),
             text: format!("message number {i}, with some ordinary chat text in it"),
+            action: false,
         });
     }
     history

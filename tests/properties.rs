@@ -221,7 +221,7 @@ proptest! {
     ) {
         let mut history = History::new(saved_capacity);
         for (ts, user, text) in messages {
-            history.push(StoredMessage { ts, user, text });
+            history.push(StoredMessage { ts, user, text, action: false });
         }
         let saved: Vec<StoredMessage> = history.iter().cloned().collect();
         let loaded = History::from_json(&history.to_json().expect("serialise"), loaded_capacity).expect("our own output loads");

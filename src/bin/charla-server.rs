@@ -9,7 +9,7 @@ use charla::server::{Server, clock, limits};
 
 fn main() -> ExitCode {
     let config = match config::parse_args(std::env::args_os().skip(1)) {
-        Ok(Invocation::Run(config)) => config,
+        Ok(Invocation::Run(config)) => *config,
         Ok(Invocation::Help) => {
             println!("{}", config::help_text());
             return ExitCode::SUCCESS;

@@ -72,6 +72,12 @@ pub enum Text<'a> {
         from: &'a str,
         text: &'a str,
     },
+    /// `/me`: an action, live or replayed from history.
+    Action {
+        at: HourMinute,
+        from: &'a str,
+        text: &'a str,
+    },
     /// A private message, as its recipient sees it.
     Private {
         at: HourMinute,
@@ -80,6 +86,61 @@ pub enum Text<'a> {
     },
     Joined {
         name: &'a str,
+    },
+    /// To the members of a room someone joined with `/join`.
+    JoinedRoom {
+        name: &'a str,
+        room: &'a str,
+    },
+    /// To the members of a room someone left with `/leave`.
+    LeftRoom {
+        name: &'a str,
+        room: &'a str,
+    },
+    /// To the user who joined or switched rooms.
+    NowIn {
+        room: &'a str,
+    },
+    /// To the user who left a room: where plain lines go now, if anywhere.
+    YouLeft {
+        room: &'a str,
+        now_in: Option<&'a str>,
+    },
+    RoomsHeader {
+        count: usize,
+    },
+    RoomEntry {
+        room: &'a str,
+        members: usize,
+        here: bool,
+    },
+    /// `/users` in a room other than the lobby.
+    UsersInRoomHeader {
+        room: &'a str,
+        count: usize,
+    },
+    RoomNameInvalid,
+    JoinUsage,
+    MeUsage,
+    NickUsage,
+    NotInRoom {
+        room: &'a str,
+    },
+    NoCurrentRoom,
+    TooManyRooms {
+        max: usize,
+    },
+    TooManyMemberships {
+        max: usize,
+    },
+    /// To the user who changed name.
+    NickChanged {
+        name: &'a str,
+    },
+    /// To the rooms of the user who changed name.
+    NickNotice {
+        old: &'a str,
+        new: &'a str,
     },
     Left {
         name: &'a str,
@@ -173,7 +234,7 @@ impl Text<'_> {
     /// Whether this text reads the same in every language (a message is its sender's words), so one rendering
     /// serves every recipient.
     pub fn same_in_every_language(&self) -> bool {
-        matches!(self, Text::Public { .. } | Text::UserEntry { .. })
+        matches!(self, Text::Public { .. } | Text::Action { .. } | Text::UserEntry { .. })
     }
 
     /// Renders this text in `lang`, without a trailing line terminator.
@@ -201,6 +262,9 @@ impl Text<'_> {
             (Text::Public { at, from, text }, _) => {
                 write!(out, "[{:02}:{:02}] {from}: {text}", at.hour, at.minute)
             }
+            (Text::Action { at, from, text }, _) => {
+                write!(out, "[{:02}:{:02}] * {from} {text}", at.hour, at.minute)
+            }
             (Text::Private { at, from, text }, En) => {
                 write!(out, "[{:02}:{:02}] (private) {from}: {text}", at.hour, at.minute)
             }
@@ -211,12 +275,78 @@ impl Text<'_> {
             (Text::Joined { name }, Es) => write!(out, "*** {name} se ha unido al chat"),
             (Text::Left { name }, En) => write!(out, "*** {name} left the chat"),
             (Text::Left { name }, Es) => write!(out, "*** {name} ha salido del chat"),
+            (Text::JoinedRoom { name, room }, En) => write!(out, "*** {name} joined #{room}"),
+            (Text::JoinedRoom { name, room }, Es) => write!(out, "*** {name} se ha unido a #{room}"),
+            (Text::LeftRoom { name, room }, En) => write!(out, "*** {name} left #{room}"),
+            (Text::LeftRoom { name, room }, Es) => write!(out, "*** {name} ha salido de #{room}"),
+            (Text::NowIn { room }, En) => write!(out, "Now in #{room}"),
+            (Text::NowIn { room }, Es) => write!(out, "Ahora estás en #{room}"),
+            (Text::YouLeft { room, now_in: Some(now_in) }, En) => write!(out, "You left #{room}; now in #{now_in}"),
+            (Text::YouLeft { room, now_in: Some(now_in) }, Es) => {
+                write!(out, "Has salido de #{room}; ahora estás en #{now_in}")
+            }
+            (Text::YouLeft { room, now_in: None }, En) => {
+                write!(out, "You left #{room}; you are in no room now: /join one to talk")
+            }
+            (Text::YouLeft { room, now_in: None }, Es) => {
+                write!(out, "Has salido de #{room}; no estás en ninguna sala: entra en una con /join para hablar")
+            }
+            (Text::RoomsHeader { count }, En) => write!(out, "Rooms ({count}):"),
+            (Text::RoomsHeader { count }, Es) => write!(out, "Salas ({count}):"),
+            (Text::RoomEntry { room, members, here: false }, _) => write!(out, "  #{room} ({members})"),
+            (Text::RoomEntry { room, members, here: true }, En) => write!(out, "  #{room} ({members}, you are here)"),
+            (Text::RoomEntry { room, members, here: true }, Es) => write!(out, "  #{room} ({members}, estás aquí)"),
+            (Text::UsersInRoomHeader { room, count }, En) => write!(out, "Users in #{room} ({count}):"),
+            (Text::UsersInRoomHeader { room, count }, Es) => write!(out, "Usuarios en #{room} ({count}):"),
+            (Text::RoomNameInvalid, En) => write!(
+                out,
+                "Error: a room name has 1 to 32 letters or digits of one alphabet, starts with a letter, and may \
+                 join them with - _ or ."
+            ),
+            (Text::RoomNameInvalid, Es) => write!(
+                out,
+                "Error: el nombre de una sala tiene de 1 a 32 letras o cifras de un alfabeto, empieza por una letra \
+                 y puede unirlas con - _ o ."
+            ),
+            (Text::JoinUsage, En) => write!(out, "Error: usage: /join <room>"),
+            (Text::JoinUsage, Es) => write!(out, "Error: uso: /join <sala>"),
+            (Text::MeUsage, En) => write!(out, "Error: usage: /me <action>"),
+            (Text::MeUsage, Es) => write!(out, "Error: uso: /me <acción>"),
+            (Text::NickUsage, En) => write!(out, "Error: usage: /nick <new name>"),
+            (Text::NickUsage, Es) => write!(out, "Error: uso: /nick <nombre nuevo>"),
+            (Text::NotInRoom { room }, En) => write!(out, "Error: you are not in #{room}"),
+            (Text::NotInRoom { room }, Es) => write!(out, "Error: no estás en #{room}"),
+            (Text::NoCurrentRoom, En) => write!(out, "Error: you are in no room; /join one to talk"),
+            (Text::NoCurrentRoom, Es) => {
+                write!(out, "Error: no estás en ninguna sala; entra en una con /join para hablar")
+            }
+            (Text::TooManyRooms { max }, En) => {
+                write!(out, "Error: there are already {max} rooms; join one of them (/rooms)")
+            }
+            (Text::TooManyRooms { max }, Es) => {
+                write!(out, "Error: ya hay {max} salas; entra en una de ellas (/rooms)")
+            }
+            (Text::TooManyMemberships { max }, En) => {
+                write!(out, "Error: you are in {max} rooms already; /leave one first")
+            }
+            (Text::TooManyMemberships { max }, Es) => {
+                write!(out, "Error: ya estás en {max} salas; sal de alguna con /leave")
+            }
+            (Text::NickChanged { name }, En) => write!(out, "You are now known as {name}"),
+            (Text::NickChanged { name }, Es) => write!(out, "Ahora te llamas {name}"),
+            (Text::NickNotice { old, new }, En) => write!(out, "*** {old} is now known as {new}"),
+            (Text::NickNotice { old, new }, Es) => write!(out, "*** {old} ahora se llama {new}"),
             (Text::Help, En) => write!(
                 out,
                 "Available commands:\n\
                  \x20 /help                     Show all commands\n\
                  \x20 /users                    List connected users\n\
                  \x20 /whisper <user> <message> Send a private message\n\
+                 \x20 /join <room>              Join a room, or switch to one you are in\n\
+                 \x20 /leave [room]             Leave a room (the current one by default)\n\
+                 \x20 /rooms                    List the rooms\n\
+                 \x20 /me <action>              Say what you are doing\n\
+                 \x20 /nick <name>              Change your name\n\
                  \x20 /lang en|es               Choose your language (English, Spanish)\n\
                  \x20 /quit                     Leave the chat\n\
                  \x20 //text                    Send a message that starts with /"
@@ -227,6 +357,11 @@ impl Text<'_> {
                  \x20 /help                           Muestra todos los comandos\n\
                  \x20 /users                          Lista usuarios conectados\n\
                  \x20 /whisper <usuario> <mensaje>    Envía mensaje privado\n\
+                 \x20 /join <sala>                    Entra en una sala, o cambia a una en la que estás\n\
+                 \x20 /leave [sala]                   Sale de una sala (la actual si no dices cuál)\n\
+                 \x20 /rooms                          Lista las salas\n\
+                 \x20 /me <acción>                    Cuenta lo que haces\n\
+                 \x20 /nick <nombre>                  Cambia tu nombre\n\
                  \x20 /lang en|es                     Elige tu idioma (inglés, español)\n\
                  \x20 /quit                           Desconecta del chat\n\
                  \x20 //texto                         Envía un mensaje que empieza por /"

@@ -1,23 +1,28 @@
-//! The sans-I/O chat core: users, names, commands and history, driven by events and answering with effects.
+//! The sans-I/O chat core: users, names, rooms, commands and history, driven by events and answering with
+//! effects.
 //!
 //! It never touches a socket, a file or the clock. The event loop tells it what happened ("client 7 sent this
-//! line at time t"), then takes the resulting [`Effect`]s ("send these bytes to everyone; close 7") and carries
-//! them out. Time always comes in as an argument, and [`Chat::poll_timeout`] says when the core next needs a
-//! [`Chat::handle_timeout`] call, so tests drive it with simulated time and no sleeps.
+//! line at time t"), then takes the resulting [`Effect`]s ("send these bytes to everyone in #general; close 7")
+//! and carries them out. Time always comes in as an argument, and [`Chat::poll_timeout`] says when the core next
+//! needs a [`Chat::handle_timeout`] call, so tests drive it with simulated time and no sleeps.
 //!
-//! Each user reads the chat in their own language (`/lang`). A line for many users is rendered once per
-//! language in use among them, not once per recipient; a user's message reads the same in every language and is
-//! rendered once.
+//! Each user reads the chat in their own language (`/lang`), and may be in several rooms (see
+//! [`crate::core::rooms`]). A line for a room is rendered once per variant in use among its members (language,
+//! and whether it carries the room's name because the room is not the member's current one), never once per
+//! recipient; a user's message reads the same in every language.
 
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+use slab::Slab;
 
 use crate::core::catalog::{HourMinute, Lang, Text};
 use crate::core::command::{Command, Input, parse_input};
 use crate::core::deadlines::DeadlineHeap;
 use crate::core::history::{DEFAULT_HISTORY_SIZE, History, StoredMessage};
 use crate::core::names::{Name, NameError, NameKey, NameShape};
+use crate::core::rooms::{DEFAULT_MAX_ROOMS, DEFAULT_MAX_ROOMS_PER_USER, LOBBY, Room, RoomId, RoomName, Variant};
 use crate::core::text::{clean_message, decode_lossy};
 
 /// Identifies one connection; the event loop uses its connection-table key.
@@ -35,8 +40,9 @@ pub type LocalClock = fn(unix_ms: i64) -> HourMinute;
 pub const MAX_LINE_BYTES: usize = 4096;
 /// The default time a connection may take to choose a name before it is closed.
 pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// Join and leave notices are sent only while at most this many users are online: in a small room they say who
-/// is listening, in a large one they would drown the conversation (and cost O(users²) lines as a crowd joins).
+/// Join and leave notices are sent only while a room has at most this many members: in a small room they say
+/// who is listening, in a large one they would drown the conversation (and cost O(users²) lines as a crowd
+/// joins).
 pub const DEFAULT_NOTICE_LIMIT: usize = 100;
 /// The default bound on one reply to one user (the welcome with its history, a `/users` list): half the
 /// server's default output queue cap, so that no reply can get a user dropped as not reading.
@@ -52,30 +58,28 @@ pub struct Now {
 /// Who a broadcast goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recipients {
-    /// Every named user.
-    Members,
-    /// Every named user but one.
-    MembersExcept(ClientId),
+    /// Every member of a room, but `except` if given.
+    Room { room: RoomId, except: Option<ClientId> },
     /// Every connection, named or not.
     Everyone,
 }
 
-/// One text rendered for the languages its recipients read; each recipient gets the rendering in its own.
+/// One text rendered for the variants its recipients receive; each recipient gets the rendering for its own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Localized {
-    /// Indexed by [`Lang::index`]; `None` where no recipient reads that language.
-    by_lang: [Option<Payload>; Lang::ALL.len()],
+    /// Indexed by [`Variant::index`]; `None` where no recipient receives that variant.
+    by_variant: [Option<Payload>; Variant::COUNT],
 }
 
 impl Localized {
-    /// The bytes for a recipient reading `lang`.
-    pub fn get(&self, lang: Lang) -> Option<&Payload> {
-        self.by_lang[lang.index()].as_ref()
+    /// The bytes for a recipient receiving `variant`.
+    pub fn get(&self, variant: Variant) -> Option<&Payload> {
+        self.by_variant[variant.index()].as_ref()
     }
 
     /// The length of the longest rendering: what the text adds to any one recipient's queue at most.
     pub fn longest(&self) -> usize {
-        self.by_lang.iter().flatten().map(|payload| payload.len()).max().unwrap_or(0)
+        self.by_variant.iter().flatten().map(|payload| payload.len()).max().unwrap_or(0)
     }
 }
 
@@ -96,12 +100,14 @@ pub enum LeaveReason {
 pub enum Effect {
     /// Bytes for one connection, already in its language. It is sent even if the same event closes it.
     Send { to: ClientId, payload: Payload },
-    /// One text for many, rendered in each language they read.
+    /// One text for many, rendered in each variant they receive.
     Broadcast { to: Recipients, payload: Localized },
     /// Close the connection once everything queued for it so far has been written.
     Close(ClientId),
     /// A connection chose a name and joined; the loop logs it with the address.
     Joined { id: ClientId, name: String },
+    /// A named user changed name; the loop logs it with the address.
+    Renamed { id: ClientId, old: String, new: String },
     /// A named user left; the loop logs it with the address.
     Left { id: ClientId, name: String, reason: LeaveReason },
 }
@@ -116,15 +122,19 @@ pub struct ChatConfig {
     pub login_timeout: Duration,
     /// Named users silent for this long are disconnected; `None` keeps them.
     pub idle_timeout: Option<Duration>,
-    /// Join and leave notices go out only while at most this many users are online.
+    /// Join and leave notices go out only while a room has at most this many members.
     pub notice_limit: usize,
-    /// Public messages kept and replayed to newcomers.
+    /// Public messages kept per room and replayed to whoever joins it.
     pub history_size: usize,
     /// The longest line accepted, in bytes: the framer enforces it, the core quotes it in the error.
     pub max_line_bytes: usize,
     /// The most bytes one reply to one user may hold: the newest history that fits is replayed, a longer
-    /// `/users` list is cut short. The server keeps it below its output queue cap.
+    /// `/users` or `/rooms` list is cut short. The server keeps it below its output queue cap.
     pub max_reply_bytes: usize,
+    /// Rooms that may exist at once.
+    pub max_rooms: usize,
+    /// Rooms one user may be in at once.
+    pub max_rooms_per_user: usize,
 }
 
 impl Default for ChatConfig {
@@ -137,6 +147,8 @@ impl Default for ChatConfig {
             history_size: DEFAULT_HISTORY_SIZE,
             max_line_bytes: MAX_LINE_BYTES,
             max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+            max_rooms: DEFAULT_MAX_ROOMS,
+            max_rooms_per_user: DEFAULT_MAX_ROOMS_PER_USER,
         }
     }
 }
@@ -149,15 +161,16 @@ struct Client {
     lang: Lang,
     /// When the connection was opened, while unnamed; when it last sent a line, once named.
     since: Instant,
-    /// Where this client is in `Chat::members`, once named.
-    member_index: usize,
+    /// The room plain lines go to, once named (none after leaving every room).
+    current: Option<RoomId>,
+    /// Every room this user is in, in the order joined, and where the user is in that room's member list.
+    rooms: Vec<(RoomId, usize)>,
 }
 
-/// A named user as every broadcast sees it.
-#[derive(Debug, Clone, Copy)]
-struct Member {
-    id: ClientId,
-    lang: Lang,
+impl Client {
+    fn variant_in(&self, room: RoomId) -> Variant {
+        Variant { lang: self.lang, tagged: self.current != Some(room) }
+    }
 }
 
 /// The whole chat state.
@@ -170,13 +183,13 @@ pub struct Chat {
     by_name: BTreeMap<NameKey, ClientId>,
     /// Named users by what their name looks like, so nobody takes a look-alike.
     by_shape: HashMap<NameShape, ClientId>,
-    /// The named clients, densely packed: every broadcast walks this list, so it is a plain vector.
-    members: Vec<Member>,
-    /// How many members read each language, so a broadcast is rendered only in the languages in use.
-    readers: [usize; Lang::ALL.len()],
-    /// The `/users` reply per language, until membership changes.
-    users_reply: [Option<Payload>; Lang::ALL.len()],
-    history: History,
+    rooms: Slab<Room>,
+    /// The room everyone enters at login: created with the chat and never dropped, so its id never changes.
+    lobby: RoomId,
+    /// Rooms by the case-insensitive key of their name, in key order (the order `/rooms` lists them).
+    room_by_key: BTreeMap<NameKey, RoomId>,
+    /// Counts changes to any room's history, rooms dropped included, so a saver can tell whether to write.
+    history_revision: u64,
     /// Per client with a deadline: the earliest moment its login or idle deadline could pass. An idle deadline
     /// moves later as the user sends lines; its entry is checked, and moved, only when it comes due.
     deadlines: DeadlineHeap,
@@ -184,21 +197,50 @@ pub struct Chat {
 }
 
 impl Chat {
-    /// A chat with no one in it yet. `local_clock` turns message times into the `[HH:MM]` shown to users.
+    /// A chat with no one in it yet, and the lobby holding `history`. `local_clock` turns message times into
+    /// the `[HH:MM]` shown to users.
     pub fn new(config: ChatConfig, local_clock: LocalClock, history: History) -> Chat {
-        Chat {
+        Chat::with_rooms(config, local_clock, vec![(RoomName::lobby(), history)])
+    }
+
+    /// A chat with no one in it yet and these rooms' histories (loaded from the file). Rooms with an empty
+    /// history are left out, except the lobby, which always exists.
+    pub fn with_rooms(config: ChatConfig, local_clock: LocalClock, histories: Vec<(RoomName, History)>) -> Chat {
+        let mut chat = Chat {
             config,
             local_clock,
             clients: HashMap::new(),
             by_name: BTreeMap::new(),
             by_shape: HashMap::new(),
-            members: Vec::new(),
-            readers: [0; Lang::ALL.len()],
-            users_reply: Default::default(),
-            history,
+            rooms: Slab::new(),
+            lobby: 0,
+            room_by_key: BTreeMap::new(),
+            history_revision: 0,
             deadlines: DeadlineHeap::new(),
             effects: Vec::new(),
+        };
+        let lobby = Room::new(RoomName::lobby(), History::new(chat.config.history_size));
+        chat.lobby = chat.rooms.insert(lobby);
+        chat.room_by_key.insert(RoomName::lobby().key(), chat.lobby);
+        for (name, history) in histories {
+            let key = name.key();
+            if let Some(&existing) = chat.room_by_key.get(&key) {
+                // The lobby was created empty above; a loaded history for it takes its place.
+                if chat.rooms[existing].history.is_empty() {
+                    chat.rooms[existing].last_active_ms = history.iter().last().map_or(i64::MIN, |m| m.ts);
+                    chat.rooms[existing].history = history;
+                }
+                continue;
+            }
+            if !history.is_empty() {
+                let last_active_ms = history.iter().last().map_or(i64::MIN, |m| m.ts);
+                let mut room = Room::new(name, history);
+                room.last_active_ms = last_active_ms;
+                let id = chat.rooms.insert(room);
+                chat.room_by_key.insert(key, id);
+            }
         }
+        chat
     }
 
     /// Moves the pending effects into `out` (which should be empty), oldest first.
@@ -206,30 +248,47 @@ impl Chat {
         std::mem::swap(&mut self.effects, out);
     }
 
-    /// Calls `each` with every client `to` names, as membership stands now, and the language it reads. This is
-    /// the fan-out loop of every broadcast, so it walks a dense list and allocates nothing.
-    pub fn for_each_recipient(&self, to: Recipients, mut each: impl FnMut(ClientId, Lang)) {
+    /// Calls `each` with every client `to` names, as membership stands now, and the variant it receives. This
+    /// is the fan-out loop of every broadcast, so it walks a dense list and allocates nothing.
+    pub fn for_each_recipient(&self, to: Recipients, mut each: impl FnMut(ClientId, Variant)) {
         match to {
-            Recipients::Members => self.members.iter().for_each(|m| each(m.id, m.lang)),
-            Recipients::MembersExcept(except) => {
-                self.members.iter().filter(|m| m.id != except).for_each(|m| each(m.id, m.lang));
+            Recipients::Room { room, except } => {
+                let Some(room) = self.rooms.get(room) else { return };
+                for member in &room.members {
+                    if Some(member.id) != except {
+                        each(member.id, member.variant);
+                    }
+                }
             }
-            Recipients::Everyone => self.clients.iter().for_each(|(&id, client)| each(id, client.lang)),
+            Recipients::Everyone => {
+                self.clients.iter().for_each(|(&id, client)| each(id, Variant { lang: client.lang, tagged: false }))
+            }
         }
     }
 
     /// How many users are named.
     pub fn member_count(&self) -> usize {
-        self.members.len()
+        self.by_name.len()
     }
 
+    /// The lobby's history (the one room every user sees at login).
     pub fn history(&self) -> &History {
-        &self.history
+        &self.rooms[self.lobby].history
+    }
+
+    /// Every room and its history: what the history file holds.
+    pub fn histories(&self) -> impl Iterator<Item = (&str, &History)> {
+        self.room_by_key.values().map(|&id| &self.rooms[id]).map(|room| (room.name.as_str(), &room.history))
+    }
+
+    /// Changes whenever any room's history changes; a saver compares it with the revision it last wrote.
+    pub fn history_revision(&self) -> u64 {
+        self.history_revision
     }
 
     /// A new connection: ask it for a name and start its login clock.
     pub fn connect(&mut self, id: ClientId, now: Now) {
-        let client = Client { name: None, lang: self.config.lang, since: now.mono, member_index: 0 };
+        let client = Client { name: None, lang: self.config.lang, since: now.mono, current: None, rooms: Vec::new() };
         self.clients.insert(id, client);
         self.schedule_deadline(id);
         self.reply(id, &[Text::AskName]);
@@ -237,7 +296,7 @@ impl Chat {
 
     /// A connection is gone, whatever the reason. Others hear that a named user left.
     pub fn disconnect(&mut self, id: ClientId) {
-        self.leave(id, LeaveReason::Disconnected);
+        self.leave_chat(id, LeaveReason::Disconnected);
     }
 
     /// A complete line (without terminator) arrived from `id`.
@@ -294,14 +353,19 @@ impl Chat {
                 let secs = self.config.idle_timeout.map_or(0, |t| t.as_secs());
                 self.reply(id, &[Text::IdleTimedOut { secs }]);
                 self.effects.push(Effect::Close(id));
-                self.leave(id, LeaveReason::Idle);
+                self.leave_chat(id, LeaveReason::Idle);
             }
         }
     }
 
     /// The server is stopping: tell every connection.
     pub fn shutdown(&mut self) {
-        self.send(Recipients::Everyone, &[Text::ShuttingDown]);
+        let mut payload = Localized::default();
+        for lang in Lang::ALL {
+            payload.by_variant[Variant { lang, tagged: false }.index()] =
+                Some(render_lines(lang, &[Text::ShuttingDown]));
+        }
+        self.effects.push(Effect::Broadcast { to: Recipients::Everyone, payload });
     }
 
     /// Sets `id`'s deadline to its current one, or cancels it if it has none.
@@ -312,24 +376,18 @@ impl Chat {
         }
     }
 
-    /// Removes a client; if it was named, others hear that it left and the loop logs it.
-    fn leave(&mut self, id: ClientId, reason: LeaveReason) {
+    /// Removes a client; if it was named, each of its rooms hears that it left and the loop logs it.
+    fn leave_chat(&mut self, id: ClientId, reason: LeaveReason) {
         self.deadlines.cancel(id);
-        let Some(Client { name: Some(name), member_index, lang, .. }) = self.clients.remove(&id) else {
-            return;
-        };
+        let Some(client) = self.clients.remove(&id) else { return };
+        let Some(name) = client.name else { return };
         self.by_name.remove(&name.key());
         self.by_shape.remove(&name.shape());
-        self.members.swap_remove(member_index);
-        if let Some(moved) = self.members.get(member_index)
-            && let Some(client) = self.clients.get_mut(&moved.id)
-        {
-            client.member_index = member_index;
-        }
-        self.readers[lang.index()] -= 1;
-        self.users_reply = Default::default();
-        if self.members.len() < self.config.notice_limit {
-            self.send(Recipients::Members, &[Text::Left { name: name.as_str() }]);
+        for &(room, index) in &client.rooms {
+            // Told before the member goes, so that the notice limit counts the room as it was.
+            self.notify_room(room, Some(id), &[Text::Left { name: name.as_str() }]);
+            self.remove_member(room, index);
+            self.drop_if_vacant(room);
         }
         self.effects.push(Effect::Left { id, name: name.as_str().to_owned(), reason });
     }
@@ -343,129 +401,203 @@ impl Chat {
             Input::Command(Command::Help) => return self.reply(id, &[Text::NamePromptHelp, Text::AskName]),
             _ => {}
         }
+        let Some(name) = self.check_new_name(id, line) else {
+            return self.reply(id, &[Text::AskName]);
+        };
+        self.by_name.insert(name.key(), id);
+        self.by_shape.insert(name.shape(), id);
+        self.effects.push(Effect::Joined { id, name: name.as_str().to_owned() });
+        let Some(client) = self.clients.get_mut(&id) else { return };
+        client.since = now.mono;
+        client.name = Some(name);
+        // The login deadline no longer applies; the idle one, if any, starts now.
+        self.schedule_deadline(id);
+        self.welcome(id);
+    }
+
+    /// Whether `line` may become `id`'s name: valid, not taken, not like anyone else's. Explains a refusal.
+    fn check_new_name(&mut self, id: ClientId, line: &str) -> Option<Name> {
         let name = match Name::parse(line) {
             Ok(name) => name,
             Err(NameError::BadLength | NameError::BadCharacter | NameError::LooksLikeCommand) => {
-                return self.reply(id, &[Text::NameInvalid, Text::AskName]);
+                self.reply(id, &[Text::NameInvalid]);
+                return None;
             }
-            Err(NameError::MixedScripts) => return self.reply(id, &[Text::NameMixedScripts, Text::AskName]),
+            Err(NameError::MixedScripts) => {
+                self.reply(id, &[Text::NameMixedScripts]);
+                return None;
+            }
             Err(NameError::Reserved) => {
-                return self.reply(id, &[Text::NameReserved { name: line.trim() }, Text::AskName]);
+                self.reply(id, &[Text::NameReserved { name: line.trim() }]);
+                return None;
             }
         };
-        let key = name.key();
-        if self.by_name.contains_key(&key) {
-            return self.reply(id, &[Text::NameTaken { name: name.as_str() }, Text::AskName]);
+        if self.by_name.get(&name.key()).is_some_and(|&owner| owner != id) {
+            self.reply(id, &[Text::NameTaken { name: name.as_str() }]);
+            return None;
         }
-        let shape = name.shape();
-        if let Some(taken) = self.by_shape.get(&shape).and_then(|&other| self.name_of(other)) {
+        if let Some(taken) =
+            self.by_shape.get(&name.shape()).filter(|&&owner| owner != id).and_then(|&o| self.name_of(o))
+        {
             let taken = taken.as_str().to_owned();
-            return self.reply(id, &[Text::NameLooksLike { name: name.as_str(), taken: &taken }, Text::AskName]);
+            self.reply(id, &[Text::NameLooksLike { name: name.as_str(), taken: &taken }]);
+            return None;
         }
-        self.by_name.insert(key, id);
-        self.by_shape.insert(shape, id);
-        self.users_reply = Default::default();
-        self.welcome(id, &name);
-        if self.by_name.len() <= self.config.notice_limit {
-            self.send(Recipients::MembersExcept(id), &[Text::Joined { name: name.as_str() }]);
-        }
-        self.effects.push(Effect::Joined { id, name: name.as_str().to_owned() });
-        if let Some(client) = self.clients.get_mut(&id) {
-            client.name = Some(name);
-            client.since = now.mono;
-            client.member_index = self.members.len();
-            self.members.push(Member { id, lang: client.lang });
-            self.readers[client.lang.index()] += 1;
-        }
-        // The login deadline no longer applies; the idle one, if any, starts now.
-        self.schedule_deadline(id);
+        Some(name)
     }
 
-    /// The welcome, and the newest history that fits in one reply.
-    fn welcome(&mut self, id: ClientId, name: &Name) {
-        let Some(lang) = self.lang_of(id) else { return };
+    /// The welcome, with the lobby's newest history that fits in one reply; then the lobby hears of the
+    /// newcomer.
+    fn welcome(&mut self, id: ClientId) {
+        let Some(client) = self.clients.get(&id) else { return };
+        let (lang, name) = (client.lang, client.name.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default());
         let mut out = String::new();
-        for text in [Text::Welcome { name: name.as_str() }, Text::HelpHint] {
+        for text in [Text::Welcome { name: &name }, Text::HelpHint] {
             text.render_into(lang, &mut out);
             out.push('\n');
         }
-        if !self.history.is_empty() {
-            let clock = self.local_clock;
-            let budget = self.config.max_reply_bytes.saturating_sub(out.len() + 64);
-            let mut newest_first = Vec::new();
-            let mut used = 0;
-            for message in self.history.iter().rev() {
-                let mut line = String::new();
-                Text::Public { at: clock(message.ts), from: &message.user, text: &message.text }
-                    .render_into(lang, &mut line);
-                line.push('\n');
-                used += line.len();
-                if used > budget {
-                    break;
-                }
-                newest_first.push(line);
-            }
-            let header = if newest_first.len() == self.history.len() {
-                Text::HistoryHeader
-            } else {
-                Text::HistoryHeaderPartial { shown: newest_first.len() }
-            };
-            header.render_into(lang, &mut out);
-            out.push('\n');
-            newest_first.iter().rev().for_each(|line| out.push_str(line));
-        }
+        let lobby = self.lobby;
+        self.render_history(lobby, lang, &mut out);
         self.push_to(id, Rc::from(out.into_bytes()));
+        self.enter_room(id, lobby);
+        self.notify_room(lobby, Some(id), &[Text::Joined { name: &name }]);
+    }
+
+    /// Appends `room`'s history block (header and the newest messages that fit in one reply) to `out`.
+    fn render_history(&self, room: RoomId, lang: Lang, out: &mut String) {
+        let Some(room) = self.rooms.get(room) else { return };
+        if room.history.is_empty() {
+            return;
+        }
+        let clock = self.local_clock;
+        let budget = self.config.max_reply_bytes.saturating_sub(out.len() + 64);
+        let mut newest_first = Vec::new();
+        let mut used = 0;
+        for message in room.history.iter().rev() {
+            let mut line = String::new();
+            stored_text(message, clock).render_into(lang, &mut line);
+            line.push('\n');
+            used += line.len();
+            if used > budget {
+                break;
+            }
+            newest_first.push(line);
+        }
+        let header = if newest_first.len() == room.history.len() {
+            Text::HistoryHeader
+        } else {
+            Text::HistoryHeaderPartial { shown: newest_first.len() }
+        };
+        header.render_into(lang, out);
+        out.push('\n');
+        newest_first.iter().rev().for_each(|line| out.push_str(line));
     }
 
     fn dispatch(&mut self, id: ClientId, line: &str, now: Now) {
         match parse_input(line) {
             Input::Blank => {}
-            Input::Message(text) => self.public_message(id, text, now),
+            Input::Message(text) => self.say(id, text, false, now),
+            Input::Command(Command::Me(text)) => self.say(id, text, true, now),
+            Input::Command(Command::MeUsage) => self.reply(id, &[Text::MeUsage]),
             Input::Command(Command::Help) => self.reply(id, &[Text::Help]),
             Input::Command(Command::Users) => self.list_users(id),
+            Input::Command(Command::Rooms) => self.list_rooms(id),
             Input::Command(Command::Whisper { to, text }) => self.whisper(id, to, text, now),
             Input::Command(Command::WhisperUsage) => self.reply(id, &[Text::WhisperUsage]),
+            Input::Command(Command::Join(Some(room))) => self.join(id, room),
+            Input::Command(Command::Join(None)) => self.reply(id, &[Text::JoinUsage]),
+            Input::Command(Command::Leave(room)) => self.leave(id, room),
+            Input::Command(Command::Nick(Some(name))) => self.nick(id, name),
+            Input::Command(Command::Nick(None)) => self.reply(id, &[Text::NickUsage]),
             Input::Command(Command::Lang(code)) => self.set_lang(id, code),
             Input::Command(Command::Quit) => self.quit(id),
             Input::Command(Command::Unknown(command)) => self.reply(id, &[Text::UnknownCommand { command }]),
         }
     }
 
-    fn public_message(&mut self, id: ClientId, text: &str, now: Now) {
-        let Some(from) = self.name_of(id) else { return };
-        let at = (self.local_clock)(now.unix_ms);
+    /// A public message, or with `/me` an action, to the current room; it enters that room's history.
+    fn say(&mut self, id: ClientId, text: &str, action: bool, now: Now) {
+        let Some(client) = self.clients.get(&id) else { return };
+        let (Some(from), Some(room)) = (client.name.as_ref(), client.current) else {
+            return self.reply(id, &[Text::NoCurrentRoom]);
+        };
         let from = from.as_str().to_owned();
-        self.send(Recipients::Members, &[Text::Public { at, from: &from, text }]);
-        self.history.push(StoredMessage { ts: now.unix_ms, user: from, text: text.to_owned() });
+        let message = StoredMessage { ts: now.unix_ms, user: from, text: text.to_owned(), action };
+        let said = stored_text(&message, self.local_clock);
+        self.notify_room(room, None, &[said]);
+        if let Some(room) = self.rooms.get_mut(room) {
+            room.history.push(message);
+            room.last_active_ms = now.unix_ms;
+            self.history_revision += 1;
+        }
     }
 
-    /// Everyone named, sorted without regard to case. The reply is kept until membership changes, so asking
-    /// again and again costs a reference count, not a sort.
+    /// The current room's members, sorted without regard to case. The reply is kept until the room's
+    /// membership changes, so asking again and again costs a reference count, not a sort.
     fn list_users(&mut self, id: ClientId) {
-        let Some(lang) = self.lang_of(id) else { return };
-        if let Some(cached) = &self.users_reply[lang.index()] {
+        let Some(client) = self.clients.get(&id) else { return };
+        let (lang, Some(room_id)) = (client.lang, client.current) else {
+            return self.reply(id, &[Text::NoCurrentRoom]);
+        };
+        let Some(room) = self.rooms.get(room_id) else { return };
+        if let Some(cached) = &room.users_reply[lang.index()] {
             let payload = Rc::clone(cached);
             return self.push_to(id, payload);
         }
         let mut out = String::new();
-        Text::UsersHeader { count: self.by_name.len() }.render_into(lang, &mut out);
+        let count = room.members.len();
+        let header = if room.name.as_str() == LOBBY {
+            Text::UsersHeader { count }
+        } else {
+            Text::UsersInRoomHeader { room: room.name.as_str(), count }
+        };
+        header.render_into(lang, &mut out);
         out.push('\n');
+        // The global index is in name order; a room's members are those of its users who are in it.
+        let members = self
+            .by_name
+            .values()
+            .filter_map(|&user| self.clients.get(&user))
+            .filter(|c| c.rooms.iter().any(|&(r, _)| r == room_id));
+        let names = members.filter_map(|client| client.name.as_ref().map(Name::as_str));
+        let entries = names.map(|name| Text::UserEntry { name });
+        self.render_bounded(lang, entries, count, &mut out);
+        let payload: Payload = Rc::from(out.into_bytes());
+        if let Some(room) = self.rooms.get_mut(room_id) {
+            room.users_reply[lang.index()] = Some(Rc::clone(&payload));
+        }
+        self.push_to(id, payload);
+    }
+
+    /// Every room, sorted without regard to case, with its member count.
+    fn list_rooms(&mut self, id: ClientId) {
+        let Some(client) = self.clients.get(&id) else { return };
+        let (lang, current) = (client.lang, client.current);
+        let mut out = String::new();
+        Text::RoomsHeader { count: self.rooms.len() }.render_into(lang, &mut out);
+        out.push('\n');
+        let entries = self.room_by_key.values().map(|&room_id| {
+            let room = &self.rooms[room_id];
+            Text::RoomEntry { room: room.name.as_str(), members: room.members.len(), here: current == Some(room_id) }
+        });
+        self.render_bounded(lang, entries, self.rooms.len(), &mut out);
+        self.push_to(id, Rc::from(out.into_bytes()));
+    }
+
+    /// Appends one line per entry while the reply stays within its bound, then says how many were left out.
+    fn render_bounded<'a>(&self, lang: Lang, entries: impl Iterator<Item = Text<'a>>, total: usize, out: &mut String) {
         let budget = self.config.max_reply_bytes.saturating_sub(64);
-        for (listed, &member) in self.by_name.values().enumerate() {
-            let Some(name) = self.name_of(member) else { continue };
+        for (listed, entry) in entries.enumerate() {
             let before = out.len();
-            Text::UserEntry { name: name.as_str() }.render_into(lang, &mut out);
+            entry.render_into(lang, out);
             out.push('\n');
             if out.len() > budget {
                 out.truncate(before);
-                Text::UsersMore { count: self.by_name.len() - listed }.render_into(lang, &mut out);
+                Text::UsersMore { count: total - listed }.render_into(lang, out);
                 out.push('\n');
-                break;
+                return;
             }
         }
-        let payload: Payload = Rc::from(out.into_bytes());
-        self.users_reply[lang.index()] = Some(Rc::clone(&payload));
-        self.push_to(id, payload);
     }
 
     fn whisper(&mut self, id: ClientId, to: &str, text: &str, now: Now) {
@@ -485,6 +617,98 @@ impl Chat {
         self.reply(id, &[Text::WhisperSent { to: &target_name }]);
     }
 
+    /// `/join ROOM`: into the room (created if new) and make it current, or only make it current.
+    fn join(&mut self, id: ClientId, typed: &str) {
+        let Ok(name) = RoomName::parse(typed) else {
+            return self.reply(id, &[Text::RoomNameInvalid]);
+        };
+        let Some(client) = self.clients.get(&id) else { return };
+        let lang = client.lang;
+        if let Some(&room) = self.room_by_key.get(&name.key())
+            && client.rooms.iter().any(|&(r, _)| r == room)
+        {
+            self.make_current(id, Some(room));
+            let room_name = self.rooms[room].name.as_str().to_owned();
+            return self.reply(id, &[Text::NowIn { room: &room_name }]);
+        }
+        if client.rooms.len() >= self.config.max_rooms_per_user {
+            let max = self.config.max_rooms_per_user;
+            return self.reply(id, &[Text::TooManyMemberships { max }]);
+        }
+        let Some(room) = self.room_for_joining(id, &name) else { return };
+        let (room_name, user) = (
+            self.rooms[room].name.as_str().to_owned(),
+            self.name_of(id).map(|n| n.as_str().to_owned()).unwrap_or_default(),
+        );
+        let mut out = String::new();
+        Text::NowIn { room: &room_name }.render_into(lang, &mut out);
+        out.push('\n');
+        self.render_history(room, lang, &mut out);
+        self.push_to(id, Rc::from(out.into_bytes()));
+        self.enter_room(id, room);
+        self.notify_room(room, Some(id), &[Text::JoinedRoom { name: &user, room: &room_name }]);
+    }
+
+    /// `/leave [ROOM]`: out of the room (the current one by default); another room becomes current.
+    fn leave(&mut self, id: ClientId, typed: Option<&str>) {
+        let Some(client) = self.clients.get(&id) else { return };
+        let room = match typed {
+            None => client.current,
+            Some(typed) => {
+                let Ok(name) = RoomName::parse(typed) else {
+                    return self.reply(id, &[Text::RoomNameInvalid]);
+                };
+                match self.room_by_key.get(&name.key()).filter(|&&r| client.rooms.iter().any(|&(m, _)| m == r)) {
+                    Some(&room) => Some(room),
+                    None => return self.reply(id, &[Text::NotInRoom { room: name.as_str() }]),
+                }
+            }
+        };
+        let Some(room) = room else {
+            return self.reply(id, &[Text::NoCurrentRoom]);
+        };
+        let Some(position) = client.rooms.iter().position(|&(r, _)| r == room) else { return };
+        let was_current = client.current == Some(room);
+        let user = client.name.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default();
+        let room_name = self.rooms[room].name.as_str().to_owned();
+        // Told before the member goes, so that the notice limit counts the room as it was.
+        self.notify_room(room, Some(id), &[Text::LeftRoom { name: &user, room: &room_name }]);
+        if let Some(client) = self.clients.get_mut(&id) {
+            let (_, index) = client.rooms.remove(position);
+            if was_current {
+                client.current = None;
+            }
+            self.remove_member(room, index);
+        }
+        if was_current {
+            let next = self.clients.get(&id).and_then(|c| c.rooms.last()).map(|&(r, _)| r);
+            self.make_current(id, next);
+        }
+        let now_in = self.clients.get(&id).and_then(|c| c.current).map(|r| self.rooms[r].name.as_str().to_owned());
+        self.reply(id, &[Text::YouLeft { room: &room_name, now_in: now_in.as_deref() }]);
+        self.drop_if_vacant(room);
+    }
+
+    /// `/nick NAME`: a new name under the same rules as a first one; the user's rooms hear of it.
+    fn nick(&mut self, id: ClientId, typed: &str) {
+        let Some(new) = self.check_new_name(id, typed) else { return };
+        let Some(client) = self.clients.get_mut(&id) else { return };
+        let Some(old) = client.name.replace(new.clone()) else { return };
+        let rooms: Vec<RoomId> = client.rooms.iter().map(|&(room, _)| room).collect();
+        self.by_name.remove(&old.key());
+        self.by_shape.remove(&old.shape());
+        self.by_name.insert(new.key(), id);
+        self.by_shape.insert(new.shape(), id);
+        self.reply(id, &[Text::NickChanged { name: new.as_str() }]);
+        for room in rooms {
+            if let Some(room) = self.rooms.get_mut(room) {
+                room.users_reply = Default::default();
+            }
+            self.notify_room(room, Some(id), &[Text::NickNotice { old: old.as_str(), new: new.as_str() }]);
+        }
+        self.effects.push(Effect::Renamed { id, old: old.as_str().to_owned(), new: new.as_str().to_owned() });
+    }
+
     /// `/lang CODE`: from now on this user reads `CODE`, starting with the confirmation.
     fn set_lang(&mut self, id: ClientId, code: Option<&str>) {
         let Some(client) = self.clients.get_mut(&id) else { return };
@@ -495,13 +719,10 @@ impl Chat {
         let Ok(lang) = code.parse::<Lang>() else {
             return self.reply(id, &[Text::LangUnknown { code }]);
         };
-        let old = std::mem::replace(&mut client.lang, lang);
+        client.lang = lang;
         let named = client.name.is_some();
+        self.refresh_variants(id);
         if named {
-            let index = client.member_index;
-            self.members[index].lang = lang;
-            self.readers[old.index()] -= 1;
-            self.readers[lang.index()] += 1;
             self.reply(id, &[Text::LangSet]);
         } else {
             self.reply(id, &[Text::LangSet, Text::AskName]);
@@ -511,20 +732,93 @@ impl Chat {
     fn quit(&mut self, id: ClientId) {
         self.reply(id, &[Text::Goodbye]);
         self.effects.push(Effect::Close(id));
-        self.leave(id, LeaveReason::Quit);
+        self.leave_chat(id, LeaveReason::Quit);
+    }
+
+    /// The room called `name`, created if it does not exist yet, for `id` to join; explains a refusal.
+    fn room_for_joining(&mut self, id: ClientId, name: &RoomName) -> Option<RoomId> {
+        let key = name.key();
+        if let Some(&room) = self.room_by_key.get(&key) {
+            return Some(room);
+        }
+        if self.rooms.len() >= self.config.max_rooms && !self.evict_quietest_empty_room() {
+            let max = self.config.max_rooms;
+            self.reply(id, &[Text::TooManyRooms { max }]);
+            return None;
+        }
+        let room = self.rooms.insert(Room::new(name.clone(), History::new(self.config.history_size)));
+        self.room_by_key.insert(key, room);
+        Some(room)
+    }
+
+    /// At the room cap, a room nobody is in gives way: the one quiet for longest. False if every room has people.
+    fn evict_quietest_empty_room(&mut self) -> bool {
+        let quietest = self
+            .rooms
+            .iter()
+            .filter(|&(id, room)| room.members.is_empty() && id != self.lobby)
+            .min_by_key(|(_, room)| room.last_active_ms)
+            .map(|(id, _)| id);
+        let Some(room) = quietest else { return false };
+        let removed = self.rooms.remove(room);
+        self.room_by_key.remove(&removed.name.key());
+        self.history_revision += 1;
+        true
+    }
+
+    /// Adds a named client to a room's members and makes it the client's current room.
+    fn enter_room(&mut self, id: ClientId, room: RoomId) {
+        let Some(client) = self.clients.get_mut(&id) else { return };
+        let variant = Variant { lang: client.lang, tagged: true };
+        let Some(index) = self.rooms.get_mut(room).map(|r| r.add(id, variant)) else { return };
+        client.rooms.push((room, index));
+        self.make_current(id, Some(room));
+    }
+
+    /// Removes the member at `index` of `room`, keeping the index of the member moved into its place.
+    fn remove_member(&mut self, room: RoomId, index: usize) {
+        let Some(moved) = self.rooms.get_mut(room).and_then(|r| r.remove(index)) else { return };
+        if let Some(entry) = self.clients.get_mut(&moved).and_then(|c| c.rooms.iter_mut().find(|(r, _)| *r == room)) {
+            entry.1 = index;
+        }
+    }
+
+    /// Makes `room` (one of the client's) its current room, and updates how each of its rooms reaches it.
+    fn make_current(&mut self, id: ClientId, room: Option<RoomId>) {
+        if let Some(client) = self.clients.get_mut(&id) {
+            client.current = room;
+        }
+        self.refresh_variants(id);
+    }
+
+    /// Brings the variant each of the client's rooms sends it in line with its language and current room.
+    fn refresh_variants(&mut self, id: ClientId) {
+        let Some(client) = self.clients.get(&id) else { return };
+        for &(room, index) in &client.rooms {
+            let variant = client.variant_in(room);
+            if let Some(room) = self.rooms.get_mut(room)
+                && room.members[index].variant != variant
+            {
+                room.set_variant(index, variant);
+            }
+        }
+    }
+
+    /// A room nobody is in, with no history to replay, goes away; the lobby stays.
+    fn drop_if_vacant(&mut self, room: RoomId) {
+        if room != self.lobby && self.rooms.get(room).is_some_and(Room::is_vacant) {
+            let removed = self.rooms.remove(room);
+            self.room_by_key.remove(&removed.name.key());
+        }
     }
 
     fn name_of(&self, id: ClientId) -> Option<&Name> {
         self.clients.get(&id).and_then(|c| c.name.as_ref())
     }
 
-    fn lang_of(&self, id: ClientId) -> Option<Lang> {
-        self.clients.get(&id).map(|c| c.lang)
-    }
-
     /// Sends `texts` to one client, in its language.
     fn reply(&mut self, id: ClientId, texts: &[Text<'_>]) {
-        let Some(lang) = self.lang_of(id) else { return };
+        let Some(lang) = self.clients.get(&id).map(|c| c.lang) else { return };
         let payload = render_lines(lang, texts);
         self.push_to(id, payload);
     }
@@ -533,25 +827,39 @@ impl Chat {
         self.effects.push(Effect::Send { to: id, payload });
     }
 
-    /// Sends `texts` to many, rendered once per language in use among them (or once, if they read the same in
-    /// every language).
-    fn send(&mut self, to: Recipients, texts: &[Text<'_>]) {
-        let mut localized = Localized::default();
-        let neutral = texts.iter().all(Text::same_in_every_language);
-        let mut shared: Option<Payload> = None;
-        for lang in Lang::ALL {
-            let in_use = matches!(to, Recipients::Everyone) || self.readers[lang.index()] > 0;
-            if !in_use {
+    /// Sends `texts` to a room's members (but `except`), rendered once per variant in use among them: a
+    /// notice, only while the room is within the notice limit; a message, always.
+    fn notify_room(&mut self, room_id: RoomId, except: Option<ClientId>, texts: &[Text<'_>]) {
+        let Some(room) = self.rooms.get(room_id) else { return };
+        let is_notice = !texts.iter().all(Text::same_in_every_language);
+        if room.members.is_empty() || (is_notice && room.members.len() > self.config.notice_limit) {
+            return;
+        }
+        let mut payload = Localized::default();
+        // A message reads the same in both languages: one rendering per tag.
+        let mut shared: [Option<Payload>; 2] = [None, None];
+        for variant in Variant::all() {
+            if room.readers[variant.index()] == 0 {
                 continue;
             }
-            let payload = match (&shared, neutral) {
-                (Some(payload), true) => Rc::clone(payload),
-                _ => render_lines(lang, texts),
+            let rendered = match &shared[usize::from(variant.tagged)] {
+                Some(same) if !is_notice => Rc::clone(same),
+                _ => render_variant(&room.name, variant, texts),
             };
-            shared.get_or_insert_with(|| Rc::clone(&payload));
-            localized.by_lang[lang.index()] = Some(payload);
+            shared[usize::from(variant.tagged)].get_or_insert_with(|| Rc::clone(&rendered));
+            payload.by_variant[variant.index()] = Some(rendered);
         }
-        self.effects.push(Effect::Broadcast { to, payload: localized });
+        self.effects.push(Effect::Broadcast { to: Recipients::Room { room: room_id, except }, payload });
+    }
+}
+
+/// How a stored message reads: a message or an action.
+fn stored_text(message: &StoredMessage, clock: LocalClock) -> Text<'_> {
+    let at = clock(message.ts);
+    if message.action {
+        Text::Action { at, from: &message.user, text: &message.text }
+    } else {
+        Text::Public { at, from: &message.user, text: &message.text }
     }
 }
 
@@ -568,6 +876,21 @@ fn render_lines(lang: Lang, texts: &[Text<'_>]) -> Payload {
     let mut out = String::new();
     for text in texts {
         text.render_into(lang, &mut out);
+        out.push('\n');
+    }
+    Rc::from(out.into_bytes())
+}
+
+/// Renders a room's lines for one variant: in its language, with `#room ` in front of each line if tagged.
+fn render_variant(room: &RoomName, variant: Variant, texts: &[Text<'_>]) -> Payload {
+    let mut out = String::new();
+    for text in texts {
+        if variant.tagged {
+            out.push('#');
+            out.push_str(room.as_str());
+            out.push(' ');
+        }
+        text.render_into(variant.lang, &mut out);
         out.push('\n');
     }
     Rc::from(out.into_bytes())
@@ -646,9 +969,9 @@ mod tests {
                     }
                     Effect::Broadcast { to, payload } => {
                         let mut recipients = Vec::new();
-                        self.chat.for_each_recipient(to, |id, lang| recipients.push((id, lang)));
-                        for (id, lang) in recipients {
-                            let bytes = payload.get(lang).expect("rendered in every recipient's language");
+                        self.chat.for_each_recipient(to, |id, variant| recipients.push((id, variant)));
+                        for (id, variant) in recipients {
+                            let bytes = payload.get(variant).expect("rendered in every recipient's variant");
                             let text = String::from_utf8(bytes.to_vec()).expect("catalogue lines are UTF-8");
                             self.seen.entry(id).or_default().push_str(&text);
                         }
@@ -656,6 +979,7 @@ mod tests {
                     Effect::Close(id) => self.closed.push(id),
                     Effect::Joined { name, .. } => self.log.push(format!("joined {name}")),
                     Effect::Left { name, reason, .. } => self.log.push(format!("left {name} {reason:?}")),
+                    Effect::Renamed { old, new, .. } => self.log.push(format!("renamed {old} {new}")),
                 }
             }
         }
@@ -798,7 +1122,7 @@ mod tests {
         h.chat.disconnect(1);
         h.line(3, "/quit");
         h.chat.disconnect(5);
-        let mut members: Vec<ClientId> = h.chat.members.iter().map(|m| m.id).collect();
+        let mut members: Vec<ClientId> = h.chat.rooms[h.chat.lobby].members.iter().map(|m| m.id).collect();
         members.sort_unstable();
         assert_eq!(members, vec![2, 4]);
         h.line(4, "still two of us");
@@ -806,7 +1130,7 @@ mod tests {
         assert_eq!(h.take(4), "[14:30] user4: still two of us\n");
         h.join(6, "user6");
         h.chat.disconnect(2);
-        let mut members: Vec<ClientId> = h.chat.members.iter().map(|m| m.id).collect();
+        let mut members: Vec<ClientId> = h.chat.rooms[h.chat.lobby].members.iter().map(|m| m.id).collect();
         members.sort_unstable();
         assert_eq!(members, vec![4, 6]);
     }
@@ -936,7 +1260,7 @@ mod tests {
         h.join(1, "Ana");
         h.join(2, "Bea");
         let render_count = |effects: &[Effect]| match effects.last() {
-            Some(Effect::Broadcast { payload, .. }) => Lang::ALL.iter().filter(|&&l| payload.get(l).is_some()).count(),
+            Some(Effect::Broadcast { payload, .. }) => Variant::all().filter(|&v| payload.get(v).is_some()).count(),
             other => panic!("expected a broadcast, got {other:?}"),
         };
         let mut effects = Vec::new();
@@ -953,7 +1277,8 @@ mod tests {
         h.chat.receive_line(1, b"hola", h.now());
         h.chat.take_effects(&mut effects);
         let Some(Effect::Broadcast { payload, .. }) = effects.last() else { panic!("a broadcast") };
-        let (en, es) = (payload.get(Lang::En).expect("en"), payload.get(Lang::Es).expect("es"));
+        let untagged = |lang| Variant { lang, tagged: false };
+        let (en, es) = (payload.get(untagged(Lang::En)).expect("en"), payload.get(untagged(Lang::Es)).expect("es"));
         assert!(Rc::ptr_eq(en, es), "a message reads the same in every language: one rendering");
         effects.clear();
         h.chat.receive_line(2, b"/lang en", h.now());

@@ -24,6 +24,17 @@ pub enum Command<'a> {
     WhisperUsage,
     /// `/lang CODE` switches the user's language; `/lang` alone says which it is.
     Lang(Option<&'a str>),
+    /// `/join ROOM`: the room's name as typed (with or without `#`); `None` without one.
+    Join(Option<&'a str>),
+    /// `/leave [ROOM]`: the current room without one.
+    Leave(Option<&'a str>),
+    Rooms,
+    /// `/me ACTION`: the action text, never empty.
+    Me(&'a str),
+    /// `/me` without an action.
+    MeUsage,
+    /// `/nick NAME`; `None` without one.
+    Nick(Option<&'a str>),
     Quit,
     /// The first word of the line, as typed.
     Unknown(&'a str),
@@ -51,8 +62,17 @@ pub fn parse_input(line: &str) -> Input<'_> {
     } else if word.eq_ignore_ascii_case("whisper") {
         parse_whisper(rest)
     } else if word.eq_ignore_ascii_case("lang") {
-        let (code, _) = split_word(rest);
-        Command::Lang((!code.is_empty()).then_some(code))
+        Command::Lang(first_word(rest))
+    } else if word.eq_ignore_ascii_case("join") {
+        Command::Join(first_word(rest))
+    } else if word.eq_ignore_ascii_case("leave") || word.eq_ignore_ascii_case("part") {
+        Command::Leave(first_word(rest))
+    } else if word.eq_ignore_ascii_case("rooms") {
+        Command::Rooms
+    } else if word.eq_ignore_ascii_case("me") {
+        if rest.trim().is_empty() { Command::MeUsage } else { Command::Me(rest.trim_end()) }
+    } else if word.eq_ignore_ascii_case("nick") {
+        Command::Nick(first_word(rest))
     } else {
         Command::Unknown(&line[..word.len() + 1])
     };
@@ -65,6 +85,12 @@ fn parse_whisper(args: &str) -> Command<'_> {
         return Command::WhisperUsage;
     }
     Command::Whisper { to, text }
+}
+
+/// The first word of a command's arguments, if there is one.
+fn first_word(args: &str) -> Option<&str> {
+    let (word, _) = split_word(args.trim_start());
+    (!word.is_empty()).then_some(word)
 }
 
 /// Splits off the first whitespace-delimited word; the rest starts after the whitespace that ended it.
@@ -111,6 +137,20 @@ mod tests {
         assert_eq!(parse_input("/LANG  en  extra"), Input::Command(Command::Lang(Some("en"))));
         assert_eq!(parse_input("/lang"), Input::Command(Command::Lang(None)));
         assert_eq!(parse_input("/lang   "), Input::Command(Command::Lang(None)));
+    }
+
+    #[test]
+    fn room_commands_take_their_arguments() {
+        assert_eq!(parse_input("/join #cocina"), Input::Command(Command::Join(Some("#cocina"))));
+        assert_eq!(parse_input("/JOIN  cocina extra"), Input::Command(Command::Join(Some("cocina"))));
+        assert_eq!(parse_input("/join"), Input::Command(Command::Join(None)));
+        assert_eq!(parse_input("/leave"), Input::Command(Command::Leave(None)));
+        assert_eq!(parse_input("/part cocina"), Input::Command(Command::Leave(Some("cocina"))));
+        assert_eq!(parse_input("/rooms"), Input::Command(Command::Rooms));
+        assert_eq!(parse_input("/me waves  at   all "), Input::Command(Command::Me("waves  at   all")));
+        assert_eq!(parse_input("/me   "), Input::Command(Command::MeUsage));
+        assert_eq!(parse_input("/nick Juanito"), Input::Command(Command::Nick(Some("Juanito"))));
+        assert_eq!(parse_input("/nick"), Input::Command(Command::Nick(None)));
     }
 
     #[test]

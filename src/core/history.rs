@@ -19,6 +19,13 @@ pub struct StoredMessage {
     pub ts: i64,
     pub user: String,
     pub text: String,
+    /// Said with `/me`: replayed as `* user text`. Written only when true, so older files read as before.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub action: bool,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !flag
 }
 
 /// A bounded ring of recent public messages, oldest first.
@@ -120,7 +127,7 @@ mod tests {
     use super::*;
 
     fn message(i: i64) -> StoredMessage {
-        StoredMessage { ts: 1_700_000_000_000 + i, user: format!("user{i}"), text: format!("text {i}") }
+        StoredMessage { ts: 1_700_000_000_000 + i, user: format!("user{i}"), text: format!("text {i}"), action: false }
     }
 
     #[test]

@@ -10,4 +10,5 @@ pub mod command;
 pub mod deadlines;
 pub mod history;
 pub mod names;
+pub mod rooms;
 pub mod text;

@@ -68,18 +68,7 @@ impl Name {
     /// Validates a proposed name and normalises it to NFC. Surrounding whitespace is not part of a name and is
     /// trimmed first.
     pub fn parse(proposed: &str) -> Result<Name, NameError> {
-        let name: String = proposed.trim().nfc().collect();
-        let chars = name.chars().count();
-        if chars == 0 || chars > MAX_NAME_CHARS {
-            return Err(NameError::BadLength);
-        }
-        if name.starts_with('/') {
-            return Err(NameError::LooksLikeCommand);
-        }
-        check_characters(&name)?;
-        if !name.as_str().is_single_script() {
-            return Err(NameError::MixedScripts);
-        }
+        let name = identifier(proposed)?;
         let shape = NameShape::of(&name);
         if RESERVED.iter().any(|reserved| NameShape::of(reserved) == shape) {
             return Err(NameError::Reserved);
@@ -98,6 +87,24 @@ impl Name {
     pub fn shape(&self) -> NameShape {
         NameShape::of(&self.0)
     }
+}
+
+/// The identifier rules every name and room name follows: trimmed, NFC, 1 to [`MAX_NAME_CHARS`] characters of
+/// one script, allowed letters, digits and marks, and single separators between them.
+pub fn identifier(proposed: &str) -> Result<String, NameError> {
+    let name: String = proposed.trim().nfc().collect();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS {
+        return Err(NameError::BadLength);
+    }
+    if name.starts_with('/') {
+        return Err(NameError::LooksLikeCommand);
+    }
+    check_characters(&name)?;
+    if !name.as_str().is_single_script() {
+        return Err(NameError::MixedScripts);
+    }
+    Ok(name)
 }
 
 /// Letters, digits and marks the identifier profile allows, and single separators between them.

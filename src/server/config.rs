@@ -58,7 +58,7 @@ impl Default for ServerConfig {
 /// What the command line asked for.
 #[derive(Debug)]
 pub enum Invocation {
-    Run(ServerConfig),
+    Run(Box<ServerConfig>),
     Help,
     Version,
 }
@@ -135,7 +135,7 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
     }
     // No single reply (a welcome with its history, a /users list) may fill a queue that a reader keeps up with.
     config.chat.max_reply_bytes = config.max_queue_bytes / 2;
-    Ok(Invocation::Run(config))
+    Ok(Invocation::Run(Box::new(config)))
 }
 
 fn default_trusted() -> Vec<Cidr> {

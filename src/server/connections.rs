@@ -154,6 +154,7 @@ impl Connections {
                 }
                 Effect::Close(id) => self.close_after_flush(id, now),
                 Effect::Joined { id, name } => log::info!("login: {name} from {}", self.peer_of(id)),
+                Effect::Renamed { id, old, new } => log::info!("nick: {old} is now {new}, from {}", self.peer_of(id)),
                 Effect::Left { id, name, reason } => {
                     let why = match reason {
                         LeaveReason::Quit => "quit",

@@ -106,7 +106,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("chat_history.json");
         let mut history = History::new(50);
-        history.push(StoredMessage { ts: 1, user: "Ana".into(), text: "hola".into() });
+        history.push(StoredMessage { ts: 1, user: "Ana".into(), text: "hola".into(), action: false });
         save(&path, &history.to_json().expect("serialise")).expect("save");
         let (loaded, outcome) = load(&path, 50, 0).expect("load");
         assert!(matches!(outcome, LoadOutcome::Loaded { messages: 1 }));

@@ -193,7 +193,7 @@ mod tests {
         let start = Instant::now();
         saver.tick(&history, start);
         assert_eq!(saver.next_deadline(), None, "nothing to save");
-        history.push(StoredMessage { ts: 1, user: "Ana".into(), text: "hola".into() });
+        history.push(StoredMessage { ts: 1, user: "Ana".into(), text: "hola".into(), action: false });
         saver.tick(&history, start);
         assert_eq!(saver.next_deadline(), Some(start + Duration::from_secs(1)));
         saver.tick(&history, start + Duration::from_secs(1));
@@ -210,7 +210,7 @@ mod tests {
         let (mut saver, mut poll) = saver_in(dir.path());
         std::fs::create_dir(dir.path().join("h.json.tmp")).expect("blocker");
         let mut history = History::new(10);
-        history.push(StoredMessage { ts: 1, user: "Ana".into(), text: "hola".into() });
+        history.push(StoredMessage { ts: 1, user: "Ana".into(), text: "hola".into(), action: false });
         let start = Instant::now();
         saver.tick(&history, start);
         saver.tick(&history, start + Duration::from_secs(1));
