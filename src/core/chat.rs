@@ -712,21 +712,18 @@ impl Chat {
     /// `/lang CODE`: from now on this user reads `CODE`, starting with the confirmation.
     fn set_lang(&mut self, id: ClientId, code: Option<&str>) {
         let Some(client) = self.clients.get_mut(&id) else { return };
-        let Some(code) = code else {
-            let lang = client.lang;
-            return self.reply(id, &[Text::LangCurrent { lang }]);
-        };
-        let Ok(lang) = code.parse::<Lang>() else {
-            return self.reply(id, &[Text::LangUnknown { code }]);
-        };
-        client.lang = lang;
         let named = client.name.is_some();
-        self.refresh_variants(id);
-        if named {
-            self.reply(id, &[Text::LangSet]);
-        } else {
-            self.reply(id, &[Text::LangSet, Text::AskName]);
-        }
+        let answer = match code.map(|code| (code, code.parse::<Lang>())) {
+            None => Text::LangCurrent { lang: client.lang },
+            Some((code, Err(_))) => Text::LangUnknown { code },
+            Some((_, Ok(lang))) => {
+                client.lang = lang;
+                self.refresh_variants(id);
+                Text::LangSet
+            }
+        };
+        // Before a name, the question comes again after the answer (in the new language).
+        if named { self.reply(id, &[answer]) } else { self.reply(id, &[answer, Text::AskName]) }
     }
 
     fn quit(&mut self, id: ClientId) {

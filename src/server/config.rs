@@ -128,6 +128,10 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             Long("flood-rate") => config.flood.rate = number(&mut parser, "--flood-rate")?,
             Long("flood-burst") => config.flood.burst = number(&mut parser, "--flood-burst")?,
             Long("notice-limit") => config.chat.notice_limit = number(&mut parser, "--notice-limit")?,
+            Long("max-rooms") => config.chat.max_rooms = at_least_one(&mut parser, "--max-rooms")?,
+            Long("max-rooms-per-user") => {
+                config.chat.max_rooms_per_user = at_least_one(&mut parser, "--max-rooms-per-user")?
+            }
             Short('h') | Long("help") => return Ok(Invocation::Help),
             Short('V') | Long("version") => return Ok(Invocation::Version),
             other => return Err(other.unexpected().to_string()),
@@ -136,6 +140,13 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
     // No single reply (a welcome with its history, a /users list) may fill a queue that a reader keeps up with.
     config.chat.max_reply_bytes = config.max_queue_bytes / 2;
     Ok(Invocation::Run(Box::new(config)))
+}
+
+fn at_least_one(parser: &mut lexopt::Parser, flag: &str) -> Result<usize, String> {
+    match number(parser, flag)? {
+        0 => Err(format!("{flag} needs at least 1")),
+        n => Ok(n),
+    }
 }
 
 fn default_trusted() -> Vec<Cidr> {
