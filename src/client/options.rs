@@ -39,10 +39,10 @@ pub fn help_text() -> String {
 Usage: charla [OPTIONS]
 
 Options:
-  --host HOST     server host name or address               [default: {DEFAULT_HOST}]
-  --port PORT     server port                               [default: {DEFAULT_PORT}]
-  --name NAME     answer the username question with NAME    [default: ask]
-  --lang en|es    language of the client's own lines        [default: es if LANG starts with es, else en]
+{host}
+{port}
+{name}
+{lang}
   -h, --help      print this help
   -V, --version   print the version
 
@@ -54,9 +54,19 @@ Without a terminal, charla sends standard input line by line and prints what the
 ends it leaves after {quiet} s with nothing arriving.
 
 Exit status: 0 after leaving, 1 if the connection was lost, 2 if it could not connect or a flag is wrong.",
+        host = option_row("--host HOST", "server host name or address", DEFAULT_HOST),
+        port = option_row("--port PORT", "server port", &DEFAULT_PORT.to_string()),
+        name = option_row("--name NAME", "answer the username question with NAME", "ask"),
+        lang = option_row("--lang en|es", "language of the client's own lines", "es if LANG starts with es, else en"),
         goodbye = GOODBYE_WAIT.as_secs(),
         quiet = QUIET_PERIOD.as_secs(),
     )
+}
+
+/// One line of the option table. Padded by characters, so the `[default: ...]` column stays put whatever the
+/// values are.
+fn option_row(flag: &str, meaning: &str, default: &str) -> String {
+    format!("  {flag:<14}  {meaning:<40}  [default: {default}]")
 }
 
 /// The language the environment asks for: Spanish when `LANG` (given here) starts with `es`, else English.
@@ -148,6 +158,15 @@ mod tests {
         assert_eq!(lang_from_env(Some(OsStr::new("en_GB.UTF-8"))), Lang::En);
         assert_eq!(lang_from_env(Some(OsStr::new("C"))), Lang::En);
         assert_eq!(lang_from_env(None), Lang::En);
+    }
+
+    #[test]
+    fn the_help_keeps_its_defaults_in_one_column() {
+        let help = help_text();
+        let columns: Vec<usize> =
+            help.lines().filter_map(|line| line.find("[default:").map(|at| line[..at].chars().count())).collect();
+        assert_eq!(columns.len(), 4, "{help}");
+        assert!(columns.iter().all(|&column| column == columns[0]), "{columns:?}\n{help}");
     }
 
     #[test]
