@@ -216,6 +216,73 @@ fn a_server_crash_is_a_lost_connection() {
     assert_eq!(ana.expect_exit().code(), Some(1));
 }
 
+/// The client with piped standard streams whose output is read by a stand-in for `head -2`: a thread that
+/// reads two lines, hands them over, and closes its end of the pipe. Returns the child and those lines.
+fn start_into_head_2(server: &TestServer) -> (Child, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_charla"))
+        .args(["--port", &server.addr.port().to_string(), "--lang", "en"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start charla");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, lines) = mpsc::channel();
+    thread::spawn(move || {
+        let head: Vec<String> = BufReader::new(stdout).lines().take(2).map_while(Result::ok).collect();
+        // The pipe's read end closes here, as when `head` exits.
+        let _ = tx.send(head);
+    });
+    let stdin = child.stdin.as_mut().expect("piped stdin");
+    stdin.write_all(b"Pepe\n").expect("write to charla");
+    let head = lines.recv_timeout(LINE_TIMEOUT).expect("two lines from charla");
+    (child, head)
+}
+
+/// Waits (bounded) for a child to exit, and returns its status and standard error.
+fn exit_and_stderr(mut child: Child) -> (ExitStatus, String) {
+    let start = Instant::now();
+    while child.try_wait().expect("poll charla").is_none() {
+        if start.elapsed() > EXIT_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("charla did not exit within {EXIT_TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("collect charla's stderr");
+    (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn a_closed_output_pipe_after_the_input_ends_is_no_panic() {
+    // printf 'Pepe\n' | charla | head -2
+    let server = TestServer::start(&[]);
+    let (mut child, head) = start_into_head_2(&server);
+    assert_eq!(head, ["USERNAME:", "Welcome Pepe!"]);
+    child.stdin = None;
+    let (status, stderr) = exit_and_stderr(child);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+}
+
+#[test]
+fn a_closed_output_pipe_ends_the_client_and_it_leaves_the_room() {
+    let server = TestServer::start(&[]);
+    let mut maria = server.join("María");
+    let (child, head) = start_into_head_2(&server);
+    assert_eq!(head, ["USERNAME:", "Welcome Pepe!"]);
+    maria.expect("*** Pepe joined the chat");
+    // Standard input stays open: only the closed output can end the client now. María's line is something
+    // it must print, and cannot.
+    maria.send("Hola");
+    maria.expect_stamped("María: Hola");
+    maria.expect("*** Pepe left the chat");
+    let (status, stderr) = exit_and_stderr(child);
+    assert_eq!(stderr, "");
+    assert_eq!(status.code(), Some(0));
+}
+
 /// The client in a pseudo-terminal, as a person runs it.
 fn spawn_in_terminal(server: &TestServer, args: &[&str]) -> PtySession {
     let mut command = Command::new(env!("CARGO_BIN_EXE_charla"));

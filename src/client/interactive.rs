@@ -10,6 +10,7 @@ use crate::client::leave;
 use crate::client::login::{Answer, Login};
 use crate::client::reader::{Sink, StdoutSink};
 use crate::client::session::{Next, Outcome, Session, TICK};
+use crate::client::stdio;
 use crate::core::catalog::{Lang, Text};
 
 /// The line editor, used by the main thread.
@@ -33,11 +34,12 @@ impl Terminal {
 struct PrinterSink<P>(P);
 
 impl<P: ExternalPrinter + Send> Sink for PrinterSink<P> {
-    fn show(&mut self, line: &str) {
+    fn show(&mut self, line: &str) -> std::io::Result<()> {
         if self.0.print(format!("{line}\n")).is_err() {
             // The printer's pipe is gone (the editor is shutting down): plain output is the best left.
-            StdoutSink.show(line);
+            return StdoutSink.show(line);
         }
+        Ok(())
     }
 }
 
@@ -56,6 +58,8 @@ enum Step {
     Go(Phase),
     /// Ctrl+D, Ctrl+C: send `/quit` and wait for the goodbye.
     Leave,
+    /// Standard output is gone: send `/quit`, wait for the server to close, and print nothing more.
+    LeaveUnseen,
     /// `/quit` went out: wait for the goodbye.
     AwaitGoodbye,
     Done(Outcome),
@@ -72,7 +76,14 @@ pub(crate) fn run(terminal: &mut Terminal, session: &mut Session, mut login: Log
         };
         phase = match step {
             Step::Go(next) => next,
-            Step::Leave => return leave::leave(session),
+            Step::Leave => {
+                leave::leave(session);
+                return Outcome::Left;
+            }
+            Step::LeaveUnseen => {
+                leave::leave(session);
+                return Outcome::OutputClosed;
+            }
             Step::AwaitGoodbye => {
                 leave::wait_for_close(session, leave::GOODBYE_WAIT);
                 return Outcome::Left;
@@ -89,7 +100,9 @@ fn wait_for_server(session: &mut Session, login: &mut Login) -> Step {
             Next::Event(Event::AskName(question)) => match login.answer() {
                 Answer::Send(name) => {
                     // Shown as if typed at the prompt: `USUARIO: Juan`.
-                    println!("{question} {name}");
+                    if stdio::print_line(&format!("{question} {name}")).is_err() {
+                        return Step::LeaveUnseen;
+                    }
                     if session.out.send(&name).is_err() {
                         return lost(session);
                     }
@@ -98,6 +111,7 @@ fn wait_for_server(session: &mut Session, login: &mut Login) -> Step {
             },
             Next::Event(Event::Welcomed) => return Step::Go(Phase::Chatting),
             Next::Event(Event::Closed) => return Step::Done(session.outcome()),
+            Next::Event(Event::OutputClosed) => return Step::LeaveUnseen,
             Next::Event(_) => {}
             Next::Timeout if session.interrupts.take() => return Step::Leave,
             Next::Timeout => {}
@@ -109,6 +123,9 @@ fn wait_for_server(session: &mut Session, login: &mut Login) -> Step {
 fn edit(terminal: &mut Terminal, session: &mut Session, prompt: &str, chatting: bool, lang: Lang) -> Step {
     if session.drain() {
         return Step::Done(session.outcome());
+    }
+    if session.output_closed() {
+        return Step::LeaveUnseen;
     }
     match terminal.editor.readline(prompt) {
         Ok(line) => {
@@ -136,7 +153,7 @@ fn edit(terminal: &mut Terminal, session: &mut Session, prompt: &str, chatting: 
             }
         }
         Err(e) => {
-            eprintln!("{}", Text::InputFailed { reason: &e.to_string() }.render(lang));
+            stdio::print_error(&Text::InputFailed { reason: &e.to_string() }.render(lang));
             Step::Leave
         }
     }

@@ -18,6 +18,7 @@ pub(crate) mod reader;
 pub(crate) mod screen;
 pub(crate) mod scripted;
 pub(crate) mod session;
+pub(crate) mod stdio;
 
 use std::io::{self, IsTerminal};
 use std::sync::mpsc;
@@ -33,7 +34,8 @@ use crate::client::screen::Screen;
 use crate::client::session::{Outcome, Session};
 use crate::core::catalog::Text;
 
-/// Exit status after the user left (`/quit`, Ctrl+D, Ctrl+C, the end of scripted input).
+/// Exit status after the user left (`/quit`, Ctrl+D, Ctrl+C, the end of scripted input), or after standard
+/// output closed.
 pub(crate) const EXIT_LEFT: u8 = 0;
 /// Exit status after the connection was lost.
 pub(crate) const EXIT_LOST: u8 = 1;
@@ -46,7 +48,7 @@ pub fn run(options: &ClientOptions) -> u8 {
     let (stream, reading_half) = match connect::connect(&options.host, options.port) {
         Ok(halves) => halves,
         Err(e) => {
-            eprintln!("{}", e.render(lang));
+            stdio::print_error(&e.render(lang));
             return EXIT_CANNOT_START;
         }
     };
@@ -75,12 +77,19 @@ pub fn run(options: &ClientOptions) -> u8 {
     };
     let outcome = started.unwrap_or_else(|e| {
         // No thread could be started: the session never began, and the connection is dropped.
-        eprintln!("{}", Text::InputFailed { reason: &e.to_string() }.render(lang));
+        stdio::print_error(&Text::InputFailed { reason: &e.to_string() }.render(lang));
         Outcome::Lost
     });
-    println!("{}", Text::Disconnected.render(lang));
     match outcome {
-        Outcome::Left => EXIT_LEFT,
-        Outcome::Lost => EXIT_LOST,
+        Outcome::Left => {
+            // The output may have closed meanwhile; the user has left either way.
+            let _ = stdio::print_line(&Text::Disconnected.render(lang));
+            EXIT_LEFT
+        }
+        Outcome::OutputClosed => EXIT_LEFT,
+        Outcome::Lost => {
+            let _ = stdio::print_line(&Text::Disconnected.render(lang));
+            EXIT_LOST
+        }
     }
 }
