@@ -77,8 +77,9 @@ pub(crate) fn run(terminal: &mut Terminal, session: &mut Session, mut login: Log
         phase = match step {
             Step::Go(next) => next,
             Step::Leave => {
-                leave::leave(session);
-                return Outcome::Left;
+                let closed = leave::leave(session);
+                // Without a close (no goodbye came in time), "Disconnected" still says how it ended.
+                return if closed { Outcome::LeftByKey } else { Outcome::Left };
             }
             Step::LeaveUnseen => {
                 leave::leave(session);

@@ -86,7 +86,7 @@ pub fn run(options: &ClientOptions) -> u8 {
             let _ = stdio::print_line(&Text::Disconnected.render(lang));
             EXIT_LEFT
         }
-        Outcome::OutputClosed => EXIT_LEFT,
+        Outcome::LeftByKey | Outcome::OutputClosed => EXIT_LEFT,
         Outcome::Lost => {
             let _ = stdio::print_line(&Text::Disconnected.render(lang));
             EXIT_LOST

@@ -17,6 +17,9 @@ pub(crate) const TICK: Duration = Duration::from_millis(50);
 pub(crate) enum Outcome {
     /// The user left: `/quit`, Ctrl+D or Ctrl+C, or the end of scripted input. Exit status 0.
     Left,
+    /// The user left with Ctrl+D or Ctrl+C in a terminal, and the server closed after its goodbye: that goodbye
+    /// is the last line, since the user knows they are leaving. Exit status 0.
+    LeftByKey,
     /// Standard output was closed, so the client left (sending `/quit`) without another word. Exit status 0,
     /// as for any Unix tool whose reader stopped reading.
     OutputClosed,
