@@ -409,3 +409,106 @@ fn in_a_terminal_ctrl_c_at_the_name_prompt_leaves() {
     assert_eq!(code, 0);
     assert!(!rest.contains("Disconnected"), "nothing after the goodbye: {rest:?}");
 }
+
+/// Waits until the terminal shows `text`, and adds everything shown up to and including it to `transcript`.
+fn see_into(session: &mut PtySession, text: &str, transcript: &mut String) {
+    let latin1: String = text.bytes().map(char::from).collect();
+    match session.exp_string(&latin1) {
+        Ok(before) => transcript.push_str(&(before + &latin1)),
+        Err(e) => panic!("{text:?} not shown: {e}"),
+    }
+}
+
+/// The width rustyline assumes for a pseudo-terminal that has no size set, as rexpect's has not.
+const TERMINAL_COLUMNS: usize = 80;
+
+/// The rows of text a terminal would show after `output` (rexpect's Latin-1 form of the bytes), trailing
+/// blanks trimmed and empty rows dropped. A small emulator of what the client and rustyline send: text (wrapped
+/// at [`TERMINAL_COLUMNS`]), CR, LF, backspace, and the CSI sequences that move the cursor (A, B, C, D, G) and
+/// erase (J, K); colours and modes are ignored.
+fn screen_rows(output: &str) -> Vec<String> {
+    let bytes: Vec<u8> = output.chars().map(|c| u8::try_from(u32::from(c)).expect("a byte")).collect();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let mut rows: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut row, mut col) = (0usize, 0usize);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => col = 0,
+            '\n' => row += 1,
+            '\x08' => col = col.saturating_sub(1),
+            '\x1b' if chars.peek() == Some(&'[') => {
+                chars.next();
+                let mut params = String::new();
+                let mut command = ' ';
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() || c == '@' || c == '~' {
+                        command = c;
+                        break;
+                    }
+                    params.push(c);
+                }
+                let n = params.trim_start_matches('?').parse::<usize>().unwrap_or(1).max(1);
+                if rows.len() <= row {
+                    rows.resize(row + 1, Vec::new());
+                }
+                match command {
+                    'A' => row = row.saturating_sub(n),
+                    'B' => row += n,
+                    'C' => col += n,
+                    'D' => col = col.saturating_sub(n),
+                    'G' => col = n - 1,
+                    'K' => rows[row].truncate(col),
+                    'J' => {
+                        rows[row].truncate(col);
+                        rows.truncate(row + 1);
+                    }
+                    _ => {}
+                }
+            }
+            c if c.is_control() => {}
+            c => {
+                if col >= TERMINAL_COLUMNS {
+                    row += 1;
+                    col = 0;
+                }
+                if rows.len() <= row {
+                    rows.resize(row + 1, Vec::new());
+                }
+                let line = &mut rows[row];
+                if line.len() < col {
+                    line.resize(col, ' ');
+                }
+                if col < line.len() {
+                    line[col] = c;
+                } else {
+                    line.push(c);
+                }
+                col += 1;
+            }
+        }
+    }
+    rows.iter()
+        .map(|line| line.iter().collect::<String>().trim_end().to_owned())
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+#[test]
+fn in_a_terminal_a_login_timeout_leaves_no_question_behind() {
+    let server = TestServer::start(&["--login-timeout", "1"]);
+    let mut client = spawn_in_terminal(&server, &["--lang", "en"]);
+    let mut transcript = String::new();
+    see_into(&mut client, "USERNAME: ", &mut transcript);
+    // Something half typed when the time runs out, long enough to wrap onto a second row.
+    type_keys(&mut client, &format!("{}END", "x".repeat(TERMINAL_COLUMNS)));
+    see_into(&mut client, "END", &mut transcript);
+    let (code, rest) = exit_code_and_rest(&mut client);
+    transcript.push_str(&rest);
+    assert_eq!(
+        screen_rows(&transcript),
+        ["Error: timed out waiting for a username", "Disconnected from server"],
+        "the terminal got {transcript:?}"
+    );
+    assert_eq!(code, 1, "the server ended the session");
+}
