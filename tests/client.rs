@@ -27,9 +27,15 @@ struct Piped {
 
 impl Piped {
     fn start(server: &TestServer, args: &[&str]) -> Piped {
+        Piped::start_on(server.addr.port(), args, &[])
+    }
+
+    /// Starts the client against the server on `port`, with `args` and the environment variables `env`.
+    fn start_on(port: u16, args: &[&str], env: &[(&str, &str)]) -> Piped {
         let mut child = Command::new(env!("CARGO_BIN_EXE_charla"))
-            .args(["--port", &server.addr.port().to_string()])
+            .args(["--port", &port.to_string()])
             .args(args)
+            .envs(env.iter().copied())
             .env_remove("NO_COLOR")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -141,6 +147,88 @@ fn the_seed_example_session_from_the_clients_side() {
     assert_eq!(juan.expect_exit().code(), Some(0));
     maria.expect("*** Juan ha salido del chat");
     pedro.expect("*** Juan ha salido del chat");
+}
+
+#[test]
+fn a_spanish_client_gets_a_spanish_session_from_an_english_server() {
+    // The server speaks English by default; `--lang es` asks it for Spanish before the first question.
+    let server = TestServer::start(&[]);
+    let mut juan = Piped::start(&server, &["--lang", "es"]);
+    juan.send("Juan");
+    juan.send("/quit");
+    juan.close_stdin();
+    // One question only, already in Spanish: the first one and the confirmation of /lang are not shown.
+    juan.expect_lines(&["USUARIO:", "Bienvenido Juan!", "Escribe /help para comandos", "Hasta pronto!"]);
+    juan.expect("Desconectado del servidor");
+    assert_eq!(juan.expect_exit().code(), Some(0));
+}
+
+#[test]
+fn lang_starting_with_es_asks_the_server_for_spanish_too() {
+    let server = TestServer::start(&[]);
+    let mut juan = Piped::start_on(server.addr.port(), &["--name", "Juan"], &[("LANG", "es_ES.UTF-8")]);
+    juan.send("/quit");
+    juan.close_stdin();
+    juan.expect_lines(&["USUARIO:", "Bienvenido Juan!", "Escribe /help para comandos", "Hasta pronto!"]);
+    juan.expect("Desconectado del servidor");
+    assert_eq!(juan.expect_exit().code(), Some(0));
+}
+
+#[test]
+fn without_lang_the_server_keeps_its_own_language() {
+    let server = TestServer::start(&["--lang", "es"]);
+    let mut juan = Piped::start_on(server.addr.port(), &["--name", "Juan"], &[("LANG", "C.UTF-8")]);
+    juan.send("/quit");
+    juan.close_stdin();
+    juan.expect_lines(&["USUARIO:", "Bienvenido Juan!", "Escribe /help para comandos", "Hasta pronto!"]);
+    // The client's own line is in English: nothing asked for Spanish.
+    juan.expect("Disconnected from server");
+    assert_eq!(juan.expect_exit().code(), Some(0));
+}
+
+/// A server from before `/lang`, played by the test over a real socket: it takes `/lang es` for a proposed
+/// name and refuses it, as Charla did. Returns its port, and the lines it received once the client has left.
+fn start_server_without_lang() -> (u16, thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().expect("local address").port();
+    let serve = thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept the client");
+        stream.set_read_timeout(Some(LINE_TIMEOUT)).expect("set read timeout");
+        let mut out = stream.try_clone().expect("clone the stream");
+        let mut received = Vec::new();
+        out.write_all(b"USERNAME:\n").expect("ask for a name");
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            received.push(line.clone());
+            let reply = match line.as_str() {
+                "/quit" => "Goodbye!\n".to_owned(),
+                name if name.starts_with('/') => "Error: a name has 1 to 32 characters, no spaces or control \
+                                                  characters, and does not start with /\nUSERNAME:\n"
+                    .to_owned(),
+                name => format!("Welcome {name}!\nType /help for commands\n"),
+            };
+            out.write_all(reply.as_bytes()).expect("answer the client");
+            if line == "/quit" {
+                break;
+            }
+        }
+        received
+    });
+    (port, serve)
+}
+
+#[test]
+fn a_server_without_lang_refuses_it_silently_and_the_session_goes_on_in_its_language() {
+    let (port, server) = start_server_without_lang();
+    let mut juan = Piped::start_on(port, &["--lang", "es"], &[]);
+    juan.send("Juan");
+    juan.send("/quit");
+    juan.close_stdin();
+    // Its refusal of `/lang es` as a name and the question before it are not shown.
+    juan.expect_lines(&["USERNAME:", "Welcome Juan!", "Type /help for commands", "Goodbye!"]);
+    juan.expect("Desconectado del servidor");
+    assert_eq!(juan.expect_exit().code(), Some(0));
+    assert_eq!(server.join().expect("the server thread"), ["/lang es", "Juan", "/quit"]);
 }
 
 #[test]

@@ -30,7 +30,7 @@ use crate::client::options::ClientOptions;
 use crate::client::outgoing::Outgoing;
 use crate::client::paint::Painter;
 use crate::client::reader::{Sink, StdoutSink};
-use crate::client::screen::Screen;
+use crate::client::screen::{LangSwitch, Screen};
 use crate::client::session::{Outcome, Session};
 use crate::core::catalog::Text;
 
@@ -55,6 +55,14 @@ pub fn run(options: &ClientOptions) -> u8 {
     let interrupts = Interrupts::install();
     let (events_in, events) = mpsc::channel();
     let mut session = Session::new(Outgoing::new(stream), events, interrupts);
+    // Asked before anything else, so that the first question the user sees is already in that language. A
+    // failed send means the connection is gone; the reader thread finds that out and says so.
+    let lang_switch = match options.server_lang {
+        Some(server_lang) if session.out.send(&format!("/lang {}", server_lang.code())).is_ok() => {
+            LangSwitch::AwaitFirstQuestion
+        }
+        _ => LangSwitch::Off,
+    };
     let login = Login::new(options.name.clone());
     let colour = paint::colour_wanted(io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
 
@@ -62,13 +70,13 @@ pub fn run(options: &ClientOptions) -> u8 {
     let started = match terminal {
         Some((mut terminal, printer)) => {
             let closed = session.closed_flag();
-            let screen = Screen::new(Painter::new(colour), true);
+            let screen = Screen::new(Painter::new(colour), true, lang_switch);
             let wake = Box::new(move || interrupt::wake_editor(&closed));
             reader::spawn(reading_half, screen, printer, events_in, wake)
                 .map(|()| interactive::run(&mut terminal, &mut session, login, lang))
         }
         None => {
-            let screen = Screen::new(Painter::new(colour), false);
+            let screen = Screen::new(Painter::new(colour), false, lang_switch);
             let sink: Box<dyn Sink> = Box::new(StdoutSink);
             scripted::spawn_stdin_reader(events_in.clone(), lang)
                 .and_then(|()| reader::spawn(reading_half, screen, sink, events_in, Box::new(|| {})))
