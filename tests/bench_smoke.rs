@@ -16,9 +16,15 @@ const RUN_LIMIT: Duration = Duration::from_secs(12);
 
 /// Runs `charla-bench` with `args` plus `--target` and `--json`, and returns its parsed report.
 fn bench(target: &str, args: &[&str]) -> Value {
+    let stdout = bench_output(target, &[args, &["--json"]].concat());
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("charla-bench {args:?} printed no JSON ({e}): {stdout}"))
+}
+
+/// Runs `charla-bench` with `args` plus `--target`, and returns what it printed on standard output.
+fn bench_output(target: &str, args: &[&str]) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_charla-bench"))
         .args(args)
-        .args(["--target", target, "--json"])
+        .args(["--target", target])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -35,8 +41,7 @@ fn bench(target: &str, args: &[&str]) -> Value {
     let output = child.wait_with_output().expect("collect charla-bench output");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "charla-bench {args:?} failed: {stderr}");
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("charla-bench {args:?} printed no JSON ({e}); stderr: {stderr}"))
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn count(report: &Value, pointer: &str) -> u64 {
@@ -74,6 +79,7 @@ fn a_short_fanout_loses_nothing_and_a_small_connect_gets_everyone_in() {
     assert_eq!(count(&fanout, "/fanout/lost"), 0, "{fanout:#}");
     assert_eq!(count(&fanout, "/fanout/reordered"), 0, "{fanout:#}");
     assert_eq!(count(&fanout, "/fanout/latency/count"), 20 * 100, "{fanout:#}");
+    assert_eq!(fanout.pointer("/fanout/flood_control_suspected"), Some(&Value::Bool(false)), "{fanout:#}");
 
     let pid = server.pid().to_string();
     let connect = bench(
@@ -131,4 +137,32 @@ fn the_floor_server_relays_every_message_to_every_client() {
     assert_eq!(count(&fanout, "/fanout/deliveries_received"), 10 * sent, "{fanout:#}");
     assert_eq!(count(&fanout, "/fanout/lost"), 0, "{fanout:#}");
     assert_eq!(count(&fanout, "/fanout/reordered"), 0, "{fanout:#}");
+    assert_eq!(fanout.pointer("/fanout/flood_control_suspected"), Some(&Value::Bool(false)), "{fanout:#}");
+}
+
+/// The warning a run shaped by the server's default flood control must carry.
+const FLOOD_WARNING: &str = "the server's flood control (default 5 lines/s per client, after a burst of 20) is \
+                             probably shaping this run; start charla-server with --flood-rate 0 for benchmarks";
+
+#[test]
+fn a_run_held_back_by_default_flood_control_says_so_and_names_the_flag() {
+    // Default flags: each client may send 5 lines a second after a burst of 20, so closed-loop senders that
+    // could go much faster get about 25 lines through in the first second.
+    let server = TestServer::start(&[]);
+    let target = server.addr.to_string();
+    let args =
+        ["fanout", "--clients", "5", "--senders", "1", "--closed-loop", "--duration", "1", "--drain-timeout", "2"];
+    let fanout = bench(&target, &args);
+    assert_eq!(fanout.pointer("/fanout/flood_control_suspected"), Some(&Value::Bool(true)), "{fanout:#}");
+    let warnings = fanout.pointer("/warnings").and_then(Value::as_array).expect("warnings");
+    assert!(
+        warnings
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|w| w.starts_with("each sender got about ") && w.ends_with(FLOOD_WARNING)),
+        "{fanout:#}"
+    );
+    let table = bench_output(&target, &args);
+    let warning = table.lines().find(|line| line.trim_start().starts_with("warning")).unwrap_or_default();
+    assert!(warning.contains("lines/s through: ") && warning.ends_with(FLOOD_WARNING), "{table}");
 }

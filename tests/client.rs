@@ -27,9 +27,15 @@ struct Piped {
 
 impl Piped {
     fn start(server: &TestServer, args: &[&str]) -> Piped {
+        Piped::start_on(server.addr.port(), args, &[])
+    }
+
+    /// Starts the client against the server on `port`, with `args` and the environment variables `env`.
+    fn start_on(port: u16, args: &[&str], env: &[(&str, &str)]) -> Piped {
         let mut child = Command::new(env!("CARGO_BIN_EXE_charla"))
-            .args(["--port", &server.addr.port().to_string()])
+            .args(["--port", &port.to_string()])
             .args(args)
+            .envs(env.iter().copied())
             .env_remove("NO_COLOR")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -144,6 +150,88 @@ fn the_seed_example_session_from_the_clients_side() {
 }
 
 #[test]
+fn a_spanish_client_gets_a_spanish_session_from_an_english_server() {
+    // The server speaks English by default; `--lang es` asks it for Spanish before the first question.
+    let server = TestServer::start(&[]);
+    let mut juan = Piped::start(&server, &["--lang", "es"]);
+    juan.send("Juan");
+    juan.send("/quit");
+    juan.close_stdin();
+    // One question only, already in Spanish: the first one and the confirmation of /lang are not shown.
+    juan.expect_lines(&["USUARIO:", "Bienvenido Juan!", "Escribe /help para comandos", "Hasta pronto!"]);
+    juan.expect("Desconectado del servidor");
+    assert_eq!(juan.expect_exit().code(), Some(0));
+}
+
+#[test]
+fn lang_starting_with_es_asks_the_server_for_spanish_too() {
+    let server = TestServer::start(&[]);
+    let mut juan = Piped::start_on(server.addr.port(), &["--name", "Juan"], &[("LANG", "es_ES.UTF-8")]);
+    juan.send("/quit");
+    juan.close_stdin();
+    juan.expect_lines(&["USUARIO:", "Bienvenido Juan!", "Escribe /help para comandos", "Hasta pronto!"]);
+    juan.expect("Desconectado del servidor");
+    assert_eq!(juan.expect_exit().code(), Some(0));
+}
+
+#[test]
+fn without_lang_the_server_keeps_its_own_language() {
+    let server = TestServer::start(&["--lang", "es"]);
+    let mut juan = Piped::start_on(server.addr.port(), &["--name", "Juan"], &[("LANG", "C.UTF-8")]);
+    juan.send("/quit");
+    juan.close_stdin();
+    juan.expect_lines(&["USUARIO:", "Bienvenido Juan!", "Escribe /help para comandos", "Hasta pronto!"]);
+    // The client's own line is in English: nothing asked for Spanish.
+    juan.expect("Disconnected from server");
+    assert_eq!(juan.expect_exit().code(), Some(0));
+}
+
+/// A server from before `/lang`, played by the test over a real socket: it takes `/lang es` for a proposed
+/// name and refuses it, as Charla did. Returns its port, and the lines it received once the client has left.
+fn start_server_without_lang() -> (u16, thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().expect("local address").port();
+    let serve = thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept the client");
+        stream.set_read_timeout(Some(LINE_TIMEOUT)).expect("set read timeout");
+        let mut out = stream.try_clone().expect("clone the stream");
+        let mut received = Vec::new();
+        out.write_all(b"USERNAME:\n").expect("ask for a name");
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            received.push(line.clone());
+            let reply = match line.as_str() {
+                "/quit" => "Goodbye!\n".to_owned(),
+                name if name.starts_with('/') => "Error: a name has 1 to 32 characters, no spaces or control \
+                                                  characters, and does not start with /\nUSERNAME:\n"
+                    .to_owned(),
+                name => format!("Welcome {name}!\nType /help for commands\n"),
+            };
+            out.write_all(reply.as_bytes()).expect("answer the client");
+            if line == "/quit" {
+                break;
+            }
+        }
+        received
+    });
+    (port, serve)
+}
+
+#[test]
+fn a_server_without_lang_refuses_it_silently_and_the_session_goes_on_in_its_language() {
+    let (port, server) = start_server_without_lang();
+    let mut juan = Piped::start_on(port, &["--lang", "es"], &[]);
+    juan.send("Juan");
+    juan.send("/quit");
+    juan.close_stdin();
+    // Its refusal of `/lang es` as a name and the question before it are not shown.
+    juan.expect_lines(&["USERNAME:", "Welcome Juan!", "Type /help for commands", "Goodbye!"]);
+    juan.expect("Desconectado del servidor");
+    assert_eq!(juan.expect_exit().code(), Some(0));
+    assert_eq!(server.join().expect("the server thread"), ["/lang es", "Juan", "/quit"]);
+}
+
+#[test]
 fn a_whole_script_on_standard_input_is_a_session() {
     // printf 'Juan\nHola\n/quit\n' | charla
     let server = TestServer::start(&["--lang", "es"]);
@@ -216,6 +304,76 @@ fn a_server_crash_is_a_lost_connection() {
     assert_eq!(ana.expect_exit().code(), Some(1));
 }
 
+/// The client with piped standard streams whose output is read by a stand-in for `head -2`: a thread that
+/// reads two lines, hands them over, and closes its end of the pipe. Returns the child and those lines.
+fn start_into_head_2(server: &TestServer) -> (Child, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_charla"))
+        .args(["--port", &server.addr.port().to_string(), "--lang", "en"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start charla");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, lines) = mpsc::channel();
+    thread::spawn(move || {
+        let head: Vec<String> = BufReader::new(stdout).lines().take(2).map_while(Result::ok).collect();
+        // The pipe's read end closes here, as when `head` exits.
+        let _ = tx.send(head);
+    });
+    let stdin = child.stdin.as_mut().expect("piped stdin");
+    stdin.write_all(b"Pepe\n").expect("write to charla");
+    let head = lines.recv_timeout(LINE_TIMEOUT).expect("two lines from charla");
+    (child, head)
+}
+
+/// Waits (bounded) for a child to exit, and returns its status and standard error.
+fn exit_and_stderr(mut child: Child) -> (ExitStatus, String) {
+    let start = Instant::now();
+    while child.try_wait().expect("poll charla").is_none() {
+        if start.elapsed() > EXIT_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("charla did not exit within {EXIT_TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("collect charla's stderr");
+    (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn a_closed_output_pipe_after_the_input_ends_is_no_panic() {
+    // printf 'Pepe\n' | charla | head -2
+    let server = TestServer::start(&[]);
+    let (mut child, head) = start_into_head_2(&server);
+    assert_eq!(head, ["USERNAME:", "Welcome Pepe!"]);
+    child.stdin = None;
+    let (status, stderr) = exit_and_stderr(child);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+}
+
+#[test]
+fn a_closed_output_pipe_ends_the_client_and_it_leaves_the_room() {
+    let server = TestServer::start(&[]);
+    let mut maria = server.join("María");
+    let (child, head) = start_into_head_2(&server);
+    assert_eq!(head, ["USERNAME:", "Welcome Pepe!"]);
+    maria.expect("*** Pepe joined the chat");
+    // Standard input stays open: only the closed output can end the client now. Its third line may already
+    // have found the pipe closed; if not, María's line is something it must print, and cannot. Either way it
+    // leaves, before or after her line.
+    maria.send("Hola");
+    let mut next_two = [maria.read_line(), maria.read_line()].map(Option::unwrap_or_default);
+    next_two.sort_by_key(|line| line.starts_with("***"));
+    assert!(is_stamped(&next_two[0], "María: Hola"), "{next_two:?}");
+    assert_eq!(next_two[1], "*** Pepe left the chat");
+    let (status, stderr) = exit_and_stderr(child);
+    assert_eq!(stderr, "");
+    assert_eq!(status.code(), Some(0));
+}
+
 /// The client in a pseudo-terminal, as a person runs it.
 fn spawn_in_terminal(server: &TestServer, args: &[&str]) -> PtySession {
     let mut command = Command::new(env!("CARGO_BIN_EXE_charla"));
@@ -226,11 +384,17 @@ fn spawn_in_terminal(server: &TestServer, args: &[&str]) -> PtySession {
 
 /// Waits (bounded) for the client in the terminal to exit; returns its exit code.
 fn exit_code(session: &mut PtySession) -> i32 {
+    exit_code_and_rest(session).0
+}
+
+/// Waits (bounded) for the client in the terminal to exit; returns its exit code and what the terminal showed
+/// after the last text seen.
+fn exit_code_and_rest(session: &mut PtySession) -> (i32, String) {
     let rest = session.exp_eof().expect("the terminal closes when charla exits");
     let start = Instant::now();
     loop {
         match session.process().status() {
-            Some(WaitStatus::Exited(_, code)) => return code,
+            Some(WaitStatus::Exited(_, code)) => return (code, rest),
             Some(WaitStatus::StillAlive) | None => {}
             Some(other) => panic!("charla ended with {other:?}; last output {rest:?}"),
         }
@@ -300,12 +464,13 @@ fn in_a_terminal_arriving_lines_never_mangle_what_is_being_typed() {
     type_keys(&mut juan, "\x1b[A\r");
     maria.expect_stamped("Juan: ¡uno tres");
 
-    // Ctrl+D leaves as /quit does.
+    // Ctrl+D leaves as /quit does; the goodbye is the last line, as the user chose to leave.
     editor_ready(&mut juan);
     juan.send_control('d').expect("Ctrl+D");
     see(&mut juan, "Hasta pronto!", "goodbye");
-    see(&mut juan, "Desconectado del servidor", "disconnected");
-    assert_eq!(exit_code(&mut juan), 0);
+    let (code, rest) = exit_code_and_rest(&mut juan);
+    assert_eq!(code, 0);
+    assert!(!rest.contains("Desconectado"), "nothing after the goodbye: {rest:?}");
     maria.expect("*** Juan ha salido del chat");
 }
 
@@ -331,6 +496,110 @@ fn in_a_terminal_ctrl_c_at_the_name_prompt_leaves() {
     see(&mut client, "USERNAME: ", "the question is the prompt");
     client.send_control('c').expect("Ctrl+C");
     see(&mut client, "Goodbye!", "the server answers the /quit");
-    see(&mut client, "Disconnected from server", "disconnected");
-    assert_eq!(exit_code(&mut client), 0);
+    let (code, rest) = exit_code_and_rest(&mut client);
+    assert_eq!(code, 0);
+    assert!(!rest.contains("Disconnected"), "nothing after the goodbye: {rest:?}");
+}
+
+/// Waits until the terminal shows `text`, and adds everything shown up to and including it to `transcript`.
+fn see_into(session: &mut PtySession, text: &str, transcript: &mut String) {
+    let latin1: String = text.bytes().map(char::from).collect();
+    match session.exp_string(&latin1) {
+        Ok(before) => transcript.push_str(&(before + &latin1)),
+        Err(e) => panic!("{text:?} not shown: {e}"),
+    }
+}
+
+/// The width rustyline assumes for a pseudo-terminal that has no size set, as rexpect's has not.
+const TERMINAL_COLUMNS: usize = 80;
+
+/// The rows of text a terminal would show after `output` (rexpect's Latin-1 form of the bytes), trailing
+/// blanks trimmed and empty rows dropped. A small emulator of what the client and rustyline send: text (wrapped
+/// at [`TERMINAL_COLUMNS`]), CR, LF, backspace, and the CSI sequences that move the cursor (A, B, C, D, G) and
+/// erase (J, K); colours and modes are ignored.
+fn screen_rows(output: &str) -> Vec<String> {
+    let bytes: Vec<u8> = output.chars().map(|c| u8::try_from(u32::from(c)).expect("a byte")).collect();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let mut rows: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut row, mut col) = (0usize, 0usize);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => col = 0,
+            '\n' => row += 1,
+            '\x08' => col = col.saturating_sub(1),
+            '\x1b' if chars.peek() == Some(&'[') => {
+                chars.next();
+                let mut params = String::new();
+                let mut command = ' ';
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() || c == '@' || c == '~' {
+                        command = c;
+                        break;
+                    }
+                    params.push(c);
+                }
+                let n = params.trim_start_matches('?').parse::<usize>().unwrap_or(1).max(1);
+                if rows.len() <= row {
+                    rows.resize(row + 1, Vec::new());
+                }
+                match command {
+                    'A' => row = row.saturating_sub(n),
+                    'B' => row += n,
+                    'C' => col += n,
+                    'D' => col = col.saturating_sub(n),
+                    'G' => col = n - 1,
+                    'K' => rows[row].truncate(col),
+                    'J' => {
+                        rows[row].truncate(col);
+                        rows.truncate(row + 1);
+                    }
+                    _ => {}
+                }
+            }
+            c if c.is_control() => {}
+            c => {
+                if col >= TERMINAL_COLUMNS {
+                    row += 1;
+                    col = 0;
+                }
+                if rows.len() <= row {
+                    rows.resize(row + 1, Vec::new());
+                }
+                let line = &mut rows[row];
+                if line.len() < col {
+                    line.resize(col, ' ');
+                }
+                if col < line.len() {
+                    line[col] = c;
+                } else {
+                    line.push(c);
+                }
+                col += 1;
+            }
+        }
+    }
+    rows.iter()
+        .map(|line| line.iter().collect::<String>().trim_end().to_owned())
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+#[test]
+fn in_a_terminal_a_login_timeout_leaves_no_question_behind() {
+    let server = TestServer::start(&["--login-timeout", "1"]);
+    let mut client = spawn_in_terminal(&server, &["--lang", "en"]);
+    let mut transcript = String::new();
+    see_into(&mut client, "USERNAME: ", &mut transcript);
+    // Something half typed when the time runs out, long enough to wrap onto a second row.
+    type_keys(&mut client, &format!("{}END", "x".repeat(TERMINAL_COLUMNS)));
+    see_into(&mut client, "END", &mut transcript);
+    let (code, rest) = exit_code_and_rest(&mut client);
+    transcript.push_str(&rest);
+    assert_eq!(
+        screen_rows(&transcript),
+        ["Error: timed out waiting for a username", "Disconnected from server"],
+        "the terminal got {transcript:?}"
+    );
+    assert_eq!(code, 1, "the server ended the session");
 }

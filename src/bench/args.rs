@@ -37,6 +37,9 @@ pub(crate) const MAX_LINE_TEXT_SIZE: usize = 4000;
 /// The longest IRC message text accepted here (an IRC line is at most 512 bytes with its prefix).
 pub(crate) const MAX_IRC_TEXT_SIZE: usize = 400;
 
+/// Every scenario the tool runs, as named on the command line; errors list them all from here.
+pub(crate) const SCENARIOS: [&str; 3] = ["connect", "fanout", "floor-server"];
+
 /// What the command line asked for.
 #[derive(Debug)]
 pub enum Invocation {
@@ -48,6 +51,45 @@ pub enum Invocation {
 }
 
 pub fn help_text() -> String {
+    let common = [
+        option_row("--target ADDR:PORT", "server address; loopback only", &default(DEFAULT_TARGET)),
+        option_row("--protocol line|irc", "Charla's line protocol, or IRC (NICK/USER, JOIN)", &default("line")),
+        option_row("--clients N", "clients to open", &default(DEFAULT_CLIENTS)),
+        option_row("--concurrency N", "connections opening or logging in at once", &default(DEFAULT_CONCURRENCY)),
+        option_row("--threads N", "tool threads, each one mio loop over every Nth client", &default(DEFAULT_THREADS)),
+        option_row(
+            "--source-ips A,B,...",
+            "loopback source addresses to spread connections over",
+            &default("kernel's choice"),
+        ),
+        option_row(
+            "--login-timeout SECS",
+            "time a client may take to connect and join",
+            &default(DEFAULT_JOIN_TIMEOUT_SECS),
+        ),
+        option_row("--server-pid PID", "sample the server's RSS and CPU in /proc/PID", &default("not sampled")),
+        option_row("--channel NAME", "IRC channel to join", &default(DEFAULT_CHANNEL)),
+        option_row("--json", "print one JSON object instead of the table", ""),
+        option_row("-h, --help", "print this help", ""),
+        option_row("-V, --version", "print the version", ""),
+    ];
+    let connect = [
+        option_row("--hold SECS", "how long to hold the named clients", &default(DEFAULT_HOLD_SECS)),
+        option_row("--no-join", "irc only: stop at registration (001), join no channel", &default("join")),
+    ];
+    let sizes = format!("message text size, {MIN_SIZE}..{MAX_LINE_TEXT_SIZE} ({MAX_IRC_TEXT_SIZE} for irc)");
+    let fanout = [
+        option_row("--senders N", "clients that send (clients 0..N)", &default(DEFAULT_SENDERS)),
+        option_row("--closed-loop", "each sender sends when its previous message is back", "[default]"),
+        option_row("--rate MSGS_PER_SEC", "all senders together, on a fixed schedule", ""),
+        option_row("--duration SECS", "how long to send", &default(DEFAULT_DURATION_SECS)),
+        option_row("--size BYTES", &sizes, &default(DEFAULT_SIZE)),
+        option_row(
+            "--drain-timeout SECS",
+            "wait after sending before missing messages are lost",
+            &default(DEFAULT_DRAIN_TIMEOUT_SECS),
+        ),
+    ];
     format!(
         "charla-bench: load and measure a chat server over loopback TCP (Charla's line protocol, or IRC)
 
@@ -66,35 +108,33 @@ floor-server  serves on --target a yardstick to run fanout against: Charla's I/O
          relays every line to everyone named). It shows what the machine allows a single-threaded server.
 
 Options (both scenarios):
-  --target ADDR:PORT       server address; loopback only                        [default: {DEFAULT_TARGET}]
-  --protocol line|irc      Charla's line protocol, or IRC (NICK/USER, JOIN)      [default: line]
-  --clients N              clients to open                                       [default: {DEFAULT_CLIENTS}]
-  --concurrency N          connections opening or logging in at once             [default: {DEFAULT_CONCURRENCY}]
-  --threads N              tool threads, each one mio loop over every Nth client [default: {DEFAULT_THREADS}]
-  --source-ips A,B,...     loopback source addresses to spread connections over  [default: kernel's choice]
-  --login-timeout SECS     time a client may take to connect and join            [default: {DEFAULT_JOIN_TIMEOUT_SECS}]
-  --server-pid PID         sample the server's RSS and CPU in /proc/PID           [default: not sampled]
-  --channel NAME           IRC channel to join                                   [default: {DEFAULT_CHANNEL}]
-  --json                   print one JSON object instead of the table
-  -h, --help               print this help
-  -V, --version            print the version
+{common}
 
 connect:
-  --hold SECS              how long to hold the named clients                    [default: {DEFAULT_HOLD_SECS}]
-  --no-join                irc only: stop at registration (001), join no channel [default: join]
+{connect}
 
 fanout:
-  --senders N              clients that send (clients 0..N)                      [default: {DEFAULT_SENDERS}]
-  --closed-loop            each sender sends when its previous message is back   [default]
-  --rate MSGS_PER_SEC      all senders together, on a fixed schedule
-  --duration SECS          how long to send                                      [default: {DEFAULT_DURATION_SECS}]
-  --size BYTES             message text size, {MIN_SIZE}..{MAX_LINE_TEXT_SIZE} ({MAX_IRC_TEXT_SIZE} for irc)        [default: {DEFAULT_SIZE}]
-  --drain-timeout SECS     wait after sending before missing messages are lost  [default: {DEFAULT_DRAIN_TIMEOUT_SECS}]
+{fanout}
 
 IRC has no echo: with --protocol irc a closed-loop sender waits for its message to reach client i+threads.
 The tool raises its own open-files limit to the hard limit. A live progress line goes to stderr once a
-second when stderr is a terminal."
+second when stderr is a terminal.",
+        common = common.join("\n"),
+        connect = connect.join("\n"),
+        fanout = fanout.join("\n"),
     )
+}
+
+/// One line of an option table: the flag, what it does and a note (its default). Padded by characters, so the
+/// note column stays put whatever the values are.
+fn option_row(flag: &str, meaning: &str, note: &str) -> String {
+    let row = format!("  {flag:<24} {meaning:<53} {note}");
+    row.trim_end().to_owned()
+}
+
+/// `[default: VALUE]`, the note of an option with a default.
+fn default(value: impl std::fmt::Display) -> String {
+    format!("[default: {value}]")
 }
 
 /// Parses the command line (without the program name).
@@ -195,8 +235,8 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
             check_fanout(&fanout, protocol, clients, threads)?;
             Scenario::Fanout(fanout)
         }
-        Some(other) => return Err(format!("unknown scenario {other:?} (expected connect or fanout)")),
-        None => return Err("name a scenario: connect or fanout".into()),
+        Some(other) => return Err(format!("unknown scenario {other:?} (expected {})", scenario_list())),
+        None => return Err(format!("name a scenario: {}", scenario_list())),
     };
     Ok(Invocation::Run(Plan {
         scenario,
@@ -211,6 +251,15 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
         channel: (!no_join).then_some(channel),
         json,
     }))
+}
+
+/// `connect, fanout or floor-server`.
+fn scenario_list() -> String {
+    match SCENARIOS.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
 fn check_fanout(f: &Fanout, protocol: Protocol, clients: usize, threads: usize) -> Result<(), String> {
@@ -356,6 +405,23 @@ mod tests {
         assert!(parse(&["dance"]).is_err());
         assert!(parse(&[]).is_err());
         assert!(matches!(parse(&["--help"]), Ok(Invocation::Help)));
+    }
+
+    #[test]
+    fn without_a_scenario_every_scenario_is_named() {
+        let Err(e) = parse(&[]) else { panic!("no scenario must be refused") };
+        assert_eq!(e, "name a scenario: connect, fanout or floor-server");
+        let Err(e) = parse(&["dance"]) else { panic!("an unknown scenario must be refused") };
+        assert_eq!(e, "unknown scenario \"dance\" (expected connect, fanout or floor-server)");
+    }
+
+    #[test]
+    fn the_help_keeps_its_defaults_in_one_column() {
+        let help = help_text();
+        let columns: Vec<usize> =
+            help.lines().filter_map(|line| line.find("[default").map(|at| line[..at].chars().count())).collect();
+        assert_eq!(columns.len(), 16, "{help}");
+        assert!(columns.iter().all(|&column| column == columns[0]), "{columns:?}\n{help}");
     }
 
     #[test]

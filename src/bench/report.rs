@@ -67,6 +67,12 @@ pub(crate) struct FanoutReport {
     pub(crate) latency: Percentiles,
     /// Rate mode only: how late the tool itself sent against the schedule.
     pub(crate) send_lag: Option<Percentiles>,
+    /// Lines of one sender that reached each receiver, per second, over the same time as
+    /// `deliveries_per_second`.
+    pub(crate) lines_through_per_sender_per_second: f64,
+    /// Line protocol only: the senders got about as much through as Charla's default flood control allows
+    /// (5 lines/s after a burst of 20) and asked for more, so the server's flood control probably set the pace.
+    pub(crate) flood_control_suspected: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -147,6 +153,7 @@ impl Report {
                 format!("{} / {}  ({} receivers dropped)", f.lost, f.reordered, f.receivers_dropped),
             );
             t.row("deliveries/s", format!("{:.0}", f.deliveries_per_second));
+            t.row("through per sender", format!("{:.1} lines/s", f.lines_through_per_sender_per_second));
             t.row("latency", latency(&f.latency));
             if let Some(lag) = &f.send_lag {
                 t.row("tool send lag", latency(lag));

@@ -6,14 +6,15 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::bench::plan::{Pace, Plan, Scenario};
+use crate::bench::plan::{Fanout, Pace, Plan, Scenario};
 use crate::bench::procstat::{self, ProcSample};
 use crate::bench::progress::Progress;
-use crate::bench::protocol::Dialect;
+use crate::bench::protocol::{Dialect, Protocol};
 use crate::bench::report::{ConnectReport, FanoutReport, Report, ServerReport, ToolReport};
 use crate::bench::shared::{Phase, Shared};
 use crate::bench::stats::{Percentiles, Tally};
 use crate::bench::worker::Worker;
+use crate::server::flood::{DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE};
 
 /// How often the main thread looks at the workers' counters while it waits for a phase to end.
 const WATCH_INTERVAL: Duration = Duration::from_millis(5);
@@ -25,6 +26,9 @@ const SPARE_FILES: u64 = 64;
 const BUSY_THREAD_WARNING_PERCENT: f64 = 90.0;
 /// Above this p99 send lag (rate mode), the tool is not keeping its schedule.
 const SEND_LAG_WARNING_US: f64 = 1000.0;
+/// How far above what Charla's default flood control lets through a sender may get and still count as shaped
+/// by it, and how far above it a run must have asked for: a factor, for the slack of timing and rounding.
+const FLOOD_SHAPED_MARGIN: f64 = 1.25;
 
 /// Server samples taken between phases.
 struct Samples {
@@ -127,6 +131,14 @@ pub fn run(plan: Plan) -> Result<Report, String> {
             lag.p99_us
         ));
     }
+    if let Some(f) = fanout.as_ref().filter(|f| f.flood_control_suspected) {
+        warnings.push(format!(
+            "each sender got about {:.1} lines/s through: the server's flood control (default {DEFAULT_FLOOD_RATE} \
+             lines/s per client, after a burst of {DEFAULT_FLOOD_BURST}) is probably shaping this run; start \
+             charla-server with --flood-rate 0 for benchmarks",
+            f.lines_through_per_sender_per_second
+        ));
+    }
     let server = samples.map(|s| server_report(plan.server_pid.unwrap_or(0), &s, &tally));
     Ok(Report {
         scenario: plan.scenario_name(),
@@ -181,6 +193,9 @@ fn fanout_report(plan: &Plan, shared: &Shared, t: &Tally) -> Option<FanoutReport
         Pace::Rate(r) => Some(r),
         Pace::ClosedLoop => None,
     };
+    // Each receiver gets every sender's lines: what one sender got through the server, per second.
+    let per_sender = t.received as f64 / t.in_room.max(1) as f64 / f.senders.max(1) as f64;
+    let through = if delivering > 0.0 { per_sender / delivering } else { 0.0 };
     Some(FanoutReport {
         senders: f.senders,
         pace: if rate_per_second.is_some() { "rate" } else { "closed-loop" },
@@ -197,7 +212,24 @@ fn fanout_report(plan: &Plan, shared: &Shared, t: &Tally) -> Option<FanoutReport
         deliveries_per_second: round1(rate(t.received, delivering)),
         latency: Percentiles::of(&t.latency_ns),
         send_lag: rate_per_second.map(|_| Percentiles::of(&t.send_lag_ns)),
+        lines_through_per_sender_per_second: round1(through),
+        flood_control_suspected: plan.protocol == Protocol::Line
+            && t.received > 0
+            && shaped_by_default_flood_control(f, through, delivering),
     })
+}
+
+/// Whether a sender's lines got through at about what Charla's default flood control allows over `seconds`
+/// (its burst, then its rate), while the run asked for clearly more: closed loop asks for as much as the server
+/// takes; `--rate` for its share per sender.
+fn shaped_by_default_flood_control(f: &Fanout, through_per_sender: f64, seconds: f64) -> bool {
+    let seconds = seconds.max(f64::MIN_POSITIVE);
+    let allowed = (f64::from(DEFAULT_FLOOD_BURST) + f64::from(DEFAULT_FLOOD_RATE) * seconds) / seconds;
+    let asked = match f.pace {
+        Pace::ClosedLoop => f64::INFINITY,
+        Pace::Rate(rate) => rate / f.senders.max(1) as f64,
+    };
+    through_per_sender <= allowed * FLOOD_SHAPED_MARGIN && asked > allowed * FLOOD_SHAPED_MARGIN
 }
 
 fn server_report(pid: u32, s: &Samples, t: &Tally) -> ServerReport {
@@ -240,4 +272,23 @@ fn round3(x: f64) -> f64 {
 
 fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fanout(senders: usize, pace: Pace) -> Fanout {
+        Fanout { senders, pace, duration: Duration::from_secs(10), size: 64, drain_timeout: Duration::from_secs(10) }
+    }
+
+    #[test]
+    fn a_pace_near_the_default_flood_limit_is_suspected_only_when_more_was_asked() {
+        // 10 s at the default limit: a burst of 20, then 5 a second, is 7 lines/s.
+        assert!(shaped_by_default_flood_control(&fanout(10, Pace::ClosedLoop), 7.0, 10.0));
+        assert!(!shaped_by_default_flood_control(&fanout(10, Pace::ClosedLoop), 900.0, 10.0));
+        assert!(shaped_by_default_flood_control(&fanout(2, Pace::Rate(100.0)), 7.0, 10.0));
+        // 4 lines/s per sender asked, and got: the limit never bit.
+        assert!(!shaped_by_default_flood_control(&fanout(2, Pace::Rate(8.0)), 4.0, 10.0));
+    }
 }

@@ -7,6 +7,10 @@ use charla::core::catalog::Text;
 use charla::server::config::{self, Invocation};
 use charla::server::{Server, clock, limits};
 
+/// File descriptors the server needs besides one per client: the standard streams, the listener, the poll
+/// instance and its waker, the signal pipe, the history file and its temporary copy, with room to spare.
+const FILES_BESIDES_CLIENTS: u64 = 16;
+
 fn main() -> ExitCode {
     let config = match config::parse_args(std::env::args_os().skip(1)) {
         Ok(Invocation::Run(config)) => *config,
@@ -31,11 +35,11 @@ fn main() -> ExitCode {
         .init();
     clock::init_local_time();
     match limits::raise_open_files_limit() {
-        Ok(limit) if (limit as usize) < config.max_clients + 16 => log::warn!(
-            "open-files limit is {limit}, below --max-clients {}; connections past it will be refused",
-            config.max_clients
-        ),
-        Ok(_) => {}
+        Ok(limit) => {
+            if let Some(warning) = open_files_warning(limit, config.max_clients as u64) {
+                log::warn!("{warning}");
+            }
+        }
         Err(e) => log::warn!("cannot read or raise the open-files limit: {e}"),
     }
     let lang = config.chat.lang;
@@ -62,5 +66,36 @@ fn main() -> ExitCode {
             log::error!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The warning to log when the open-files limit cannot hold `--max-clients` connections, with the numbers.
+fn open_files_warning(limit: u64, max_clients: u64) -> Option<String> {
+    let needed = max_clients.saturating_add(FILES_BESIDES_CLIENTS);
+    (limit < needed).then(|| {
+        format!(
+            "open-files limit is {limit}; --max-clients {max_clients} needs {needed} (one per client plus \
+             {FILES_BESIDES_CLIENTS} for listeners, the history file and the poll instance); connections past {} \
+             will be refused",
+            limit.saturating_sub(FILES_BESIDES_CLIENTS)
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_warning_gives_the_numbers_and_only_when_the_limit_is_short() {
+        assert_eq!(
+            open_files_warning(20_000, 20_000).as_deref(),
+            Some(
+                "open-files limit is 20000; --max-clients 20000 needs 20016 (one per client plus 16 for listeners, \
+                 the history file and the poll instance); connections past 19984 will be refused"
+            )
+        );
+        assert_eq!(open_files_warning(20_016, 20_000), None);
+        assert!(open_files_warning(8, 100).is_some_and(|w| w.ends_with("connections past 0 will be refused")));
     }
 }

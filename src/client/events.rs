@@ -10,6 +10,9 @@ pub(crate) enum Event {
     Welcomed,
     /// Any other line arrived from the server (it has been shown already).
     Shown,
+    /// Standard output cannot be written any more (its reader has gone, as with `charla | head`): the user
+    /// sees nothing more, so the client leaves.
+    OutputClosed,
     /// The connection has ended, for whatever reason; everything the server sent has been shown.
     Closed,
     /// A line of standard input, without its terminator (non-interactive mode only).

@@ -18,6 +18,8 @@ const LANGS: [Lang; 2] = [Lang::En, Lang::Es];
 pub(crate) enum Kind {
     /// The username question: the server waits for a name.
     AskName,
+    /// The server confirms a `/lang` switch, in the new language.
+    LangSet,
     /// The server accepted a name; the line names it.
     Welcome,
     /// `[HH:MM] name: text`, live or replayed from history.
@@ -79,6 +81,7 @@ impl Affixes {
 #[derive(Debug)]
 pub(crate) struct Recognizer {
     ask_name: Vec<String>,
+    lang_set: Vec<String>,
     welcome: Vec<Affixes>,
     /// `(private) ` and `(privado) `: what follows the stamp in a private message.
     private_tags: Vec<String>,
@@ -103,6 +106,7 @@ impl Recognizer {
         let each = |f: &dyn Fn(Lang) -> Affixes| LANGS.iter().map(|&lang| f(lang)).collect::<Vec<_>>();
         Recognizer {
             ask_name: LANGS.iter().map(|&lang| Text::AskName.render(lang)).collect(),
+            lang_set: LANGS.iter().map(|&lang| Text::LangSet.render(lang)).collect(),
             welcome: each(&|lang| Affixes::of_name(Text::Welcome { name: PLACEHOLDER }, lang)),
             private_tags: LANGS
                 .iter()
@@ -149,6 +153,9 @@ impl Recognizer {
         }
         if self.ask_name.iter().any(|q| q == line) {
             return Incoming::plain(Kind::AskName);
+        }
+        if self.lang_set.iter().any(|confirmation| confirmation == line) {
+            return Incoming::plain(Kind::LangSet);
         }
         if let Some(message) = self.message(line) {
             return message;
@@ -240,6 +247,8 @@ mod tests {
     fn english_lines_and_odd_names() {
         let mut r = Recognizer::new();
         check(&mut r, "USERNAME:", Kind::AskName, None);
+        check(&mut r, "Language set to English", Kind::LangSet, None);
+        check(&mut r, "Idioma cambiado a español", Kind::LangSet, None);
         check(&mut r, "Welcome a:b!", Kind::Welcome, Some("a:b"));
         check(&mut r, "[09:05] a:: text: with colons", Kind::Public, Some("a:"));
         check(&mut r, "[09:05] (private) Ana: psst", Kind::Private, Some("Ana"));

@@ -2,19 +2,28 @@
 //! user types; the server's lines are printed above it, so a half-typed line is never mangled. The server's
 //! username question is the editor's prompt.
 
+use std::cell::Cell;
+use std::io::Write;
+
+use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
-use rustyline::{Config, DefaultEditor, ExternalPrinter};
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{Cmd, Config, Context, Editor, ExternalPrinter, Helper, KeyCode, KeyEvent, Modifiers};
 
 use crate::client::events::Event;
 use crate::client::leave;
 use crate::client::login::{Answer, Login};
 use crate::client::reader::{Sink, StdoutSink};
 use crate::client::session::{Next, Outcome, Session, TICK};
+use crate::client::stdio;
 use crate::core::catalog::{Lang, Text};
 
 /// The line editor, used by the main thread.
 pub(crate) struct Terminal {
-    editor: DefaultEditor,
+    editor: Editor<TypedLength, DefaultHistory>,
 }
 
 impl Terminal {
@@ -23,21 +32,72 @@ impl Terminal {
     pub(crate) fn open() -> rustyline::Result<(Terminal, Box<dyn Sink>)> {
         // In-session history only: nothing is read from or written to a history file.
         let config = Config::builder().auto_add_history(false).build();
-        let mut editor = DefaultEditor::with_config(config)?;
+        let mut editor = Editor::with_config(config)?;
+        editor.set_helper(Some(TypedLength::default()));
+        // Nothing to complete: Tab stays silent, as it is without a helper (with one, it would beep).
+        editor.bind_sequence(KeyEvent(KeyCode::Tab, Modifiers::NONE), Cmd::Noop);
         let printer = editor.create_external_printer()?;
         Ok((Terminal { editor }, Box::new(PrinterSink(printer))))
     }
+
+    /// Reads one line with `prompt`.
+    fn read_line(&mut self, prompt: &str) -> rustyline::Result<String> {
+        if let Some(typed) = self.editor.helper_mut() {
+            typed.0.set(0);
+        }
+        self.editor.readline(prompt)
+    }
+
+    /// Erases the prompt the editor left on screen when its reading was cut short, with whatever had been typed
+    /// after it. rustyline ends such a line where its text ends and moves to the next row, so the prompt's rows
+    /// are just above the cursor.
+    fn erase_abandoned_prompt(&mut self, prompt: &str) {
+        let typed = self.editor.helper().map_or(0, |typed| typed.0.get());
+        let Some((columns, _)) = self.editor.dimensions() else { return };
+        let width = prompt.chars().count() + typed;
+        // The cursor sat after the last character, which is on a new row when the text fills its rows exactly.
+        let rows = width / usize::from(columns.max(1)) + 1;
+        let mut out = std::io::stdout().lock();
+        // Cursor up, to the start of the row, erase to the end of the screen. A failed write leaves the prompt.
+        let _ = write!(out, "\x1b[{rows}A\r\x1b[J").and_then(|()| out.flush());
+    }
 }
+
+/// How many characters the line being edited has. rustyline gives no view of a line whose reading was cut short
+/// (by Ctrl+C, or by the wake-up when the connection ends), but tells its hinter of every change; this hinter
+/// only counts and never hints.
+#[derive(Default)]
+struct TypedLength(Cell<usize>);
+
+impl Hinter for TypedLength {
+    type Hint = String;
+
+    fn hint(&self, line: &str, _pos: usize, _ctx: &Context<'_>) -> Option<String> {
+        self.0.set(line.chars().count());
+        None
+    }
+}
+
+impl Completer for TypedLength {
+    type Candidate = String;
+}
+
+impl Highlighter for TypedLength {}
+
+impl Validator for TypedLength {}
+
+impl Helper for TypedLength {}
 
 /// Shows lines through rustyline: above the input line while the editor runs, directly otherwise.
 struct PrinterSink<P>(P);
 
 impl<P: ExternalPrinter + Send> Sink for PrinterSink<P> {
-    fn show(&mut self, line: &str) {
+    fn show(&mut self, line: &str) -> std::io::Result<()> {
         if self.0.print(format!("{line}\n")).is_err() {
             // The printer's pipe is gone (the editor is shutting down): plain output is the best left.
-            StdoutSink.show(line);
+            return StdoutSink.show(line);
         }
+        Ok(())
     }
 }
 
@@ -56,6 +116,8 @@ enum Step {
     Go(Phase),
     /// Ctrl+D, Ctrl+C: send `/quit` and wait for the goodbye.
     Leave,
+    /// Standard output is gone: send `/quit`, wait for the server to close, and print nothing more.
+    LeaveUnseen,
     /// `/quit` went out: wait for the goodbye.
     AwaitGoodbye,
     Done(Outcome),
@@ -72,7 +134,15 @@ pub(crate) fn run(terminal: &mut Terminal, session: &mut Session, mut login: Log
         };
         phase = match step {
             Step::Go(next) => next,
-            Step::Leave => return leave::leave(session),
+            Step::Leave => {
+                let closed = leave::leave(session);
+                // Without a close (no goodbye came in time), "Disconnected" still says how it ended.
+                return if closed { Outcome::LeftByKey } else { Outcome::Left };
+            }
+            Step::LeaveUnseen => {
+                leave::leave(session);
+                return Outcome::OutputClosed;
+            }
             Step::AwaitGoodbye => {
                 leave::wait_for_close(session, leave::GOODBYE_WAIT);
                 return Outcome::Left;
@@ -89,7 +159,9 @@ fn wait_for_server(session: &mut Session, login: &mut Login) -> Step {
             Next::Event(Event::AskName(question)) => match login.answer() {
                 Answer::Send(name) => {
                     // Shown as if typed at the prompt: `USUARIO: Juan`.
-                    println!("{question} {name}");
+                    if stdio::print_line(&format!("{question} {name}")).is_err() {
+                        return Step::LeaveUnseen;
+                    }
                     if session.out.send(&name).is_err() {
                         return lost(session);
                     }
@@ -98,6 +170,7 @@ fn wait_for_server(session: &mut Session, login: &mut Login) -> Step {
             },
             Next::Event(Event::Welcomed) => return Step::Go(Phase::Chatting),
             Next::Event(Event::Closed) => return Step::Done(session.outcome()),
+            Next::Event(Event::OutputClosed) => return Step::LeaveUnseen,
             Next::Event(_) => {}
             Next::Timeout if session.interrupts.take() => return Step::Leave,
             Next::Timeout => {}
@@ -110,7 +183,10 @@ fn edit(terminal: &mut Terminal, session: &mut Session, prompt: &str, chatting: 
     if session.drain() {
         return Step::Done(session.outcome());
     }
-    match terminal.editor.readline(prompt) {
+    if session.output_closed() {
+        return Step::LeaveUnseen;
+    }
+    match terminal.read_line(prompt) {
         Ok(line) => {
             if chatting && !line.trim().is_empty() {
                 // Only fails for a history file, which this editor does not have.
@@ -130,13 +206,18 @@ fn edit(terminal: &mut Terminal, session: &mut Session, prompt: &str, chatting: 
         // Ctrl+D on an empty line, Ctrl+C, or the reader thread's wake-up because the connection ended.
         Err(ReadlineError::Eof | ReadlineError::Interrupted) => {
             if session.drain() {
+                if !chatting {
+                    // The server ended the conversation before it had a name (it timed out, or closed): its
+                    // last word is above, and a question nobody may answer must not stay below it.
+                    terminal.erase_abandoned_prompt(prompt);
+                }
                 Step::Done(session.outcome())
             } else {
                 Step::Leave
             }
         }
         Err(e) => {
-            eprintln!("{}", Text::InputFailed { reason: &e.to_string() }.render(lang));
+            stdio::print_error(&Text::InputFailed { reason: &e.to_string() }.render(lang));
             Step::Leave
         }
     }

@@ -3,19 +3,19 @@
 use std::time::{Duration, Instant};
 
 use crate::client::events::Event;
-use crate::client::session::{Next, Outcome, Session, TICK};
+use crate::client::session::{Next, Session, TICK};
 
 /// How long the client waits for the server to say goodbye and close after a `/quit`, Ctrl+D or Ctrl+C.
 pub(crate) const GOODBYE_WAIT: Duration = Duration::from_secs(2);
 
 /// Sends `/quit` (unless it was sent) and waits for the server to close, up to [`GOODBYE_WAIT`]. The user has
-/// left either way.
-pub(crate) fn leave(session: &mut Session) -> Outcome {
-    // A failed send means the connection is already gone: nothing is left to wait for.
-    if session.out.quit().is_ok() {
-        wait_for_close(session, GOODBYE_WAIT);
+/// left either way; tells whether the server closed in time.
+pub(crate) fn leave(session: &mut Session) -> bool {
+    match session.out.quit() {
+        Ok(()) => wait_for_close(session, GOODBYE_WAIT),
+        // The connection is already gone: nothing is left to wait for.
+        Err(_) => true,
     }
-    Outcome::Left
 }
 
 /// Waits until the connection closes, at most `limit`; another Ctrl+C stops waiting. Tells whether it closed.

@@ -18,6 +18,7 @@ pub(crate) mod reader;
 pub(crate) mod screen;
 pub(crate) mod scripted;
 pub(crate) mod session;
+pub(crate) mod stdio;
 
 use std::io::{self, IsTerminal};
 use std::sync::mpsc;
@@ -29,11 +30,12 @@ use crate::client::options::ClientOptions;
 use crate::client::outgoing::Outgoing;
 use crate::client::paint::Painter;
 use crate::client::reader::{Sink, StdoutSink};
-use crate::client::screen::Screen;
+use crate::client::screen::{LangSwitch, Screen};
 use crate::client::session::{Outcome, Session};
 use crate::core::catalog::Text;
 
-/// Exit status after the user left (`/quit`, Ctrl+D, Ctrl+C, the end of scripted input).
+/// Exit status after the user left (`/quit`, Ctrl+D, Ctrl+C, the end of scripted input), or after standard
+/// output closed.
 pub(crate) const EXIT_LEFT: u8 = 0;
 /// Exit status after the connection was lost.
 pub(crate) const EXIT_LOST: u8 = 1;
@@ -46,13 +48,21 @@ pub fn run(options: &ClientOptions) -> u8 {
     let (stream, reading_half) = match connect::connect(&options.host, options.port) {
         Ok(halves) => halves,
         Err(e) => {
-            eprintln!("{}", e.render(lang));
+            stdio::print_error(&e.render(lang));
             return EXIT_CANNOT_START;
         }
     };
     let interrupts = Interrupts::install();
     let (events_in, events) = mpsc::channel();
     let mut session = Session::new(Outgoing::new(stream), events, interrupts);
+    // Asked before anything else, so that the first question the user sees is already in that language. A
+    // failed send means the connection is gone; the reader thread finds that out and says so.
+    let lang_switch = match options.server_lang {
+        Some(server_lang) if session.out.send(&format!("/lang {}", server_lang.code())).is_ok() => {
+            LangSwitch::AwaitFirstQuestion
+        }
+        _ => LangSwitch::Off,
+    };
     let login = Login::new(options.name.clone());
     let colour = paint::colour_wanted(io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
 
@@ -60,13 +70,13 @@ pub fn run(options: &ClientOptions) -> u8 {
     let started = match terminal {
         Some((mut terminal, printer)) => {
             let closed = session.closed_flag();
-            let screen = Screen::new(Painter::new(colour), true);
+            let screen = Screen::new(Painter::new(colour), true, lang_switch);
             let wake = Box::new(move || interrupt::wake_editor(&closed));
             reader::spawn(reading_half, screen, printer, events_in, wake)
                 .map(|()| interactive::run(&mut terminal, &mut session, login, lang))
         }
         None => {
-            let screen = Screen::new(Painter::new(colour), false);
+            let screen = Screen::new(Painter::new(colour), false, lang_switch);
             let sink: Box<dyn Sink> = Box::new(StdoutSink);
             scripted::spawn_stdin_reader(events_in.clone(), lang)
                 .and_then(|()| reader::spawn(reading_half, screen, sink, events_in, Box::new(|| {})))
@@ -75,12 +85,19 @@ pub fn run(options: &ClientOptions) -> u8 {
     };
     let outcome = started.unwrap_or_else(|e| {
         // No thread could be started: the session never began, and the connection is dropped.
-        eprintln!("{}", Text::InputFailed { reason: &e.to_string() }.render(lang));
+        stdio::print_error(&Text::InputFailed { reason: &e.to_string() }.render(lang));
         Outcome::Lost
     });
-    println!("{}", Text::Disconnected.render(lang));
     match outcome {
-        Outcome::Left => EXIT_LEFT,
-        Outcome::Lost => EXIT_LOST,
+        Outcome::Left => {
+            // The output may have closed meanwhile; the user has left either way.
+            let _ = stdio::print_line(&Text::Disconnected.render(lang));
+            EXIT_LEFT
+        }
+        Outcome::LeftByKey | Outcome::OutputClosed => EXIT_LEFT,
+        Outcome::Lost => {
+            let _ = stdio::print_line(&Text::Disconnected.render(lang));
+            EXIT_LOST
+        }
     }
 }

@@ -19,8 +19,11 @@ pub struct ClientOptions {
     pub(crate) port: u16,
     /// Answers the server's first username question; `None` asks the user.
     pub(crate) name: Option<String>,
-    /// The language of the client's own lines (the server's lines come in the server's language).
+    /// The language of the client's own lines.
     pub(crate) lang: Lang,
+    /// The language to ask the server for with `/lang`, for its lines to this user: the one `--lang` names, or
+    /// Spanish when `LANG` asks for it. `None` leaves the server's own.
+    pub(crate) server_lang: Option<Lang>,
 }
 
 /// What the command line asked for.
@@ -39,12 +42,15 @@ pub fn help_text() -> String {
 Usage: charla [OPTIONS]
 
 Options:
-  --host HOST     server host name or address               [default: {DEFAULT_HOST}]
-  --port PORT     server port                               [default: {DEFAULT_PORT}]
-  --name NAME     answer the username question with NAME    [default: ask]
-  --lang en|es    language of the client's own lines        [default: es if LANG starts with es, else en]
+{host}
+{port}
+{name}
+{lang}
   -h, --help      print this help
   -V, --version   print the version
+
+With --lang, or LANG starting with es, charla asks the server for that language (/lang) before it asks for a
+name, and writes its own lines in it; a server without /lang keeps its own language.
 
 In a terminal, lines are edited in place (arrow keys, Home/End, Ctrl+W, Up/Down for earlier lines) and what
 arrives is printed above them. Ctrl+D or Ctrl+C leaves the chat like /quit, waiting up to {goodbye} s for the
@@ -54,31 +60,52 @@ Without a terminal, charla sends standard input line by line and prints what the
 ends it leaves after {quiet} s with nothing arriving.
 
 Exit status: 0 after leaving, 1 if the connection was lost, 2 if it could not connect or a flag is wrong.",
+        host = option_row("--host HOST", "server host name or address", DEFAULT_HOST),
+        port = option_row("--port PORT", "server port", &DEFAULT_PORT.to_string()),
+        name = option_row("--name NAME", "answer the username question with NAME", "ask"),
+        lang = option_row("--lang en|es", "language of the session", "es if LANG starts with es, else en"),
         goodbye = GOODBYE_WAIT.as_secs(),
         quiet = QUIET_PERIOD.as_secs(),
     )
 }
 
-/// The language the environment asks for: Spanish when `LANG` (given here) starts with `es`, else English.
-pub fn lang_from_env(lang_var: Option<&OsStr>) -> Lang {
+/// One line of the option table. Padded by characters, so the `[default: ...]` column stays put whatever the
+/// values are.
+fn option_row(flag: &str, meaning: &str, default: &str) -> String {
+    format!("  {flag:<14}  {meaning:<40}  [default: {default}]")
+}
+
+/// The language the environment asks for: Spanish when `LANG` (given here) starts with `es`; otherwise none,
+/// and the client speaks English and leaves the server's language as it is.
+pub fn lang_from_env(lang_var: Option<&OsStr>) -> Option<Lang> {
     match lang_var.and_then(OsStr::to_str) {
-        Some(value) if value.starts_with("es") => Lang::Es,
-        _ => Lang::En,
+        Some(value) if value.starts_with("es") => Some(Lang::Es),
+        _ => None,
     }
 }
 
-/// Parses the client's command line (without the program name); `env_lang` is the default language.
-pub fn parse_args(args: impl IntoIterator<Item = OsString>, env_lang: Lang) -> Result<Invocation, String> {
+/// Parses the client's command line (without the program name); `env_lang` is what the environment asks for.
+pub fn parse_args(args: impl IntoIterator<Item = OsString>, env_lang: Option<Lang>) -> Result<Invocation, String> {
     use lexopt::prelude::*;
 
-    let mut options = ClientOptions { host: DEFAULT_HOST.to_owned(), port: DEFAULT_PORT, name: None, lang: env_lang };
+    let mut options = ClientOptions {
+        host: DEFAULT_HOST.to_owned(),
+        port: DEFAULT_PORT,
+        name: None,
+        lang: env_lang.unwrap_or_default(),
+        server_lang: env_lang,
+    };
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("host") => options.host = host(&text(&mut parser, "--host")?)?,
             Long("port") => options.port = port(&text(&mut parser, "--port")?)?,
             Long("name") => options.name = Some(text(&mut parser, "--name")?),
-            Long("lang") => options.lang = text(&mut parser, "--lang")?.parse()?,
+            Long("lang") => {
+                let lang = text(&mut parser, "--lang")?.parse()?;
+                options.lang = lang;
+                options.server_lang = Some(lang);
+            }
             Short('h') | Long("help") => return Ok(Invocation::Help),
             Short('V') | Long("version") => return Ok(Invocation::Version),
             other => return Err(other.unexpected().to_string()),
@@ -108,14 +135,20 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Invocation, String> {
-        parse_args(args.iter().map(OsString::from), Lang::En)
+        parse_args(args.iter().map(OsString::from), None)
     }
 
     #[test]
     fn defaults_without_flags() {
         assert_eq!(
             parse(&[]),
-            Ok(Invocation::Run(ClientOptions { host: "127.0.0.1".to_owned(), port: 5555, name: None, lang: Lang::En }))
+            Ok(Invocation::Run(ClientOptions {
+                host: "127.0.0.1".to_owned(),
+                port: 5555,
+                name: None,
+                lang: Lang::En,
+                server_lang: None,
+            }))
         );
     }
 
@@ -128,6 +161,7 @@ mod tests {
                 port: 6000,
                 name: Some("María".to_owned()),
                 lang: Lang::Es,
+                server_lang: Some(Lang::Es),
             }))
         );
     }
@@ -144,10 +178,31 @@ mod tests {
 
     #[test]
     fn the_language_follows_lang() {
-        assert_eq!(lang_from_env(Some(OsStr::new("es_ES.UTF-8"))), Lang::Es);
-        assert_eq!(lang_from_env(Some(OsStr::new("en_GB.UTF-8"))), Lang::En);
-        assert_eq!(lang_from_env(Some(OsStr::new("C"))), Lang::En);
-        assert_eq!(lang_from_env(None), Lang::En);
+        assert_eq!(lang_from_env(Some(OsStr::new("es_ES.UTF-8"))), Some(Lang::Es));
+        assert_eq!(lang_from_env(Some(OsStr::new("en_GB.UTF-8"))), None);
+        assert_eq!(lang_from_env(Some(OsStr::new("C"))), None);
+        assert_eq!(lang_from_env(None), None);
+    }
+
+    #[test]
+    fn the_server_is_asked_for_a_language_only_when_one_is_chosen() {
+        let run = |args: &[&str], env: Option<Lang>| match parse_args(args.iter().map(OsString::from), env) {
+            Ok(Invocation::Run(options)) => (options.lang, options.server_lang),
+            other => panic!("expected options, got {other:?}"),
+        };
+        assert_eq!(run(&[], None), (Lang::En, None));
+        assert_eq!(run(&[], Some(Lang::Es)), (Lang::Es, Some(Lang::Es)));
+        assert_eq!(run(&["--lang", "en"], Some(Lang::Es)), (Lang::En, Some(Lang::En)));
+        assert_eq!(run(&["--lang", "es"], None), (Lang::Es, Some(Lang::Es)));
+    }
+
+    #[test]
+    fn the_help_keeps_its_defaults_in_one_column() {
+        let help = help_text();
+        let columns: Vec<usize> =
+            help.lines().filter_map(|line| line.find("[default:").map(|at| line[..at].chars().count())).collect();
+        assert_eq!(columns.len(), 4, "{help}");
+        assert!(columns.iter().all(|&column| column == columns[0]), "{columns:?}\n{help}");
     }
 
     #[test]

@@ -7,13 +7,14 @@
 //! standard input) so both modes show the server's lines through one path. The client holds one connection,
 //! so two threads cost nothing worth an event loop.
 
-use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{self, BufRead, BufReader, ErrorKind, Read};
 use std::net::TcpStream;
 use std::sync::mpsc::Sender;
 use std::thread;
 
 use crate::client::events::Event;
 use crate::client::screen::Screen;
+use crate::client::stdio;
 
 /// The longest line taken from the server at once, in bytes; a longer one is shown in pieces of this size.
 /// Charla's own lines are at most a few KiB; this only bounds memory against a misbehaving server.
@@ -21,22 +22,21 @@ pub(crate) const MAX_SERVER_LINE_BYTES: u64 = 64 * 1024;
 
 /// Where the reader thread puts the lines it shows.
 pub(crate) trait Sink: Send {
-    /// Shows one line; `line` has no terminator.
-    fn show(&mut self, line: &str);
+    /// Shows one line; `line` has no terminator. An error means the output is gone: nothing more can be shown.
+    fn show(&mut self, line: &str) -> io::Result<()>;
 }
 
 /// Standard output, line by line, for the non-interactive mode.
 pub(crate) struct StdoutSink;
 
 impl Sink for StdoutSink {
-    fn show(&mut self, line: &str) {
-        let mut out = io::stdout().lock();
-        // A failed write means nobody reads stdout any more; the chat goes on regardless.
-        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    fn show(&mut self, line: &str) -> io::Result<()> {
+        stdio::print_line(line)
     }
 }
 
-/// Starts the reader thread. It sends [`Event::Closed`] last, then runs `after_close`.
+/// Starts the reader thread. It sends [`Event::Closed`] last, then runs `after_close`. If the sink fails, it
+/// sends [`Event::OutputClosed`] once and shows nothing more, but goes on reading until the server closes.
 pub(crate) fn spawn(
     stream: TcpStream,
     mut screen: Screen,
@@ -47,6 +47,7 @@ pub(crate) fn spawn(
     thread::Builder::new().name("charla-reader".to_owned()).spawn(move || {
         let mut reader = BufReader::new(stream);
         let mut buf = Vec::new();
+        let mut output_open = true;
         loop {
             buf.clear();
             match (&mut reader).take(MAX_SERVER_LINE_BYTES).read_until(b'\n', &mut buf) {
@@ -55,8 +56,14 @@ pub(crate) fn spawn(
                 Ok(_) => {
                     let line = String::from_utf8_lossy(trim_terminator(&buf));
                     let (shown, event) = screen.receive(&line);
-                    if let Some(shown) = shown {
-                        sink.show(&shown);
+                    if let Some(shown) = shown
+                        && output_open
+                        && sink.show(&shown).is_err()
+                    {
+                        output_open = false;
+                        if events.send(Event::OutputClosed).is_err() {
+                            return;
+                        }
                     }
                     if events.send(event).is_err() {
                         // The main thread is gone: the process is ending.

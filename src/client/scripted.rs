@@ -12,6 +12,7 @@ use crate::client::events::Event;
 use crate::client::leave::{self, GOODBYE_WAIT};
 use crate::client::login::{Answer, Login};
 use crate::client::session::{Next, Outcome, Session, TICK};
+use crate::client::stdio;
 use crate::core::catalog::{Lang, Text};
 
 /// Once standard input has ended, how long nothing must arrive from the server before the client leaves.
@@ -35,7 +36,7 @@ pub(crate) fn spawn_stdin_reader(events: Sender<Event>, lang: Lang) -> io::Resul
                 }
                 // Interrupted reads are retried by read_until; anything else ends the input.
                 Err(e) => {
-                    eprintln!("{}", Text::InputFailed { reason: &e.to_string() }.render(lang));
+                    stdio::print_error(&Text::InputFailed { reason: &e.to_string() }.render(lang));
                     break;
                 }
             }
@@ -83,11 +84,18 @@ pub(crate) fn run(session: &mut Session, mut login: Login) -> Outcome {
                 waiting.push_back(line);
                 Ok(())
             }
+            Next::Event(Event::OutputClosed) => {
+                leave::leave(session);
+                return Outcome::OutputClosed;
+            }
             Next::Event(Event::InputEnd) => {
                 quiet_since = Some(Instant::now());
                 Ok(())
             }
-            Next::Timeout if session.interrupts.take() => return leave::leave(session),
+            Next::Timeout if session.interrupts.take() => {
+                leave::leave(session);
+                return Outcome::Left;
+            }
             Next::Timeout if quiet_since.is_some_and(|since| since.elapsed() >= QUIET_PERIOD) => {
                 return Outcome::Left;
             }

@@ -17,6 +17,12 @@ pub(crate) const TICK: Duration = Duration::from_millis(50);
 pub(crate) enum Outcome {
     /// The user left: `/quit`, Ctrl+D or Ctrl+C, or the end of scripted input. Exit status 0.
     Left,
+    /// The user left with Ctrl+D or Ctrl+C in a terminal, and the server closed after its goodbye: that goodbye
+    /// is the last line, since the user knows they are leaving. Exit status 0.
+    LeftByKey,
+    /// Standard output was closed, so the client left (sending `/quit`) without another word. Exit status 0,
+    /// as for any Unix tool whose reader stopped reading.
+    OutputClosed,
     /// The connection ended without the user leaving: the server went away. Exit status 1.
     Lost,
 }
@@ -28,6 +34,8 @@ pub(crate) struct Session {
     pub(crate) interrupts: Interrupts,
     /// Set once the main thread has seen [`Event::Closed`]; the reader thread stops waking the editor then.
     closed: Arc<AtomicBool>,
+    /// Set once the main thread has seen [`Event::OutputClosed`].
+    output_closed: bool,
 }
 
 /// The next event, if one came in time.
@@ -38,7 +46,7 @@ pub(crate) enum Next {
 
 impl Session {
     pub(crate) fn new(out: Outgoing, events: Receiver<Event>, interrupts: Interrupts) -> Session {
-        Session { out, events, interrupts, closed: Arc::new(AtomicBool::new(false)) }
+        Session { out, events, interrupts, closed: Arc::new(AtomicBool::new(false)), output_closed: false }
     }
 
     /// The flag the reader thread watches while it wakes the editor.
@@ -49,6 +57,11 @@ impl Session {
     /// Whether the connection has ended.
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Whether standard output has been found closed.
+    pub(crate) fn output_closed(&self) -> bool {
+        self.output_closed
     }
 
     /// How the session ended, once the connection has closed: whether the user had left decides.
@@ -63,8 +76,10 @@ impl Session {
             Err(RecvTimeoutError::Timeout) => return Next::Timeout,
             Err(RecvTimeoutError::Disconnected) => Event::Closed,
         };
-        if event == Event::Closed {
-            self.closed.store(true, Ordering::SeqCst);
+        match event {
+            Event::Closed => self.closed.store(true, Ordering::SeqCst),
+            Event::OutputClosed => self.output_closed = true,
+            _ => {}
         }
         Next::Event(event)
     }

@@ -65,34 +65,45 @@ pub enum Invocation {
 
 /// The `--help` text, with every default.
 pub fn help_text() -> String {
+    /// One line of the option table. Padded by characters, so the `[default: ...]` column stays put whatever
+    /// the values are.
+    fn row(flag: &str, meaning: &str, default: impl std::fmt::Display) -> String {
+        format!("  {flag:<24} {meaning:<51} [default: {default}]")
+    }
+    let rows = [
+        row("--listen ADDR:PORT", "address to listen on, IPv4 or IPv6 ([::1]:5555)", DEFAULT_LISTEN),
+        row("--history-file PATH", "where public history is saved as JSON", DEFAULT_HISTORY_FILE),
+        row("--history-size N", "public messages kept and replayed to newcomers", DEFAULT_HISTORY_SIZE),
+        row("--save-interval SECS", "how often changed history is saved", DEFAULT_SAVE_INTERVAL.as_secs()),
+        row("--lang en|es", "language of the lines sent to users", "en"),
+        row("--max-clients N", "connections held at once; more are turned away", DEFAULT_MAX_CLIENTS),
+        row("--max-queue BYTES", "output queued for one client before it is dropped", DEFAULT_MAX_QUEUE_BYTES),
+        row("--login-timeout SECS", "time a connection has to choose a name", DEFAULT_LOGIN_TIMEOUT.as_secs()),
+        row("--idle-timeout SECS", "disconnect named users silent this long; 0 = never", "0"),
+        row("--max-per-ip N", "connections from one address; 0 = no cap", DEFAULT_MAX_PER_IP),
+        format!(
+            "  {:<24} networks exempt from --max-per-ip; repeatable; the first use replaces the default",
+            "--trusted CIDR"
+        ),
+        row("", "", DEFAULT_TRUSTED.join(" ")),
+        row("--flood-rate LINES/SEC", "lines read per second per client; 0 = unlimited", DEFAULT_FLOOD_RATE),
+        row("--flood-burst LINES", "lines a client may send at once after a pause", DEFAULT_FLOOD_BURST),
+        row("--notice-limit N", "join/leave notices only while at most N are online", DEFAULT_NOTICE_LIMIT),
+    ];
     format!(
         "charla-server: a multi-user chat over TCP, in one single-threaded event loop
 
 Usage: charla-server [OPTIONS]
 
 Options:
-  --listen ADDR:PORT       address to listen on, IPv4 or IPv6 ([::1]:5555)   [default: {DEFAULT_LISTEN}]
-  --history-file PATH      where public history is saved as JSON             [default: {DEFAULT_HISTORY_FILE}]
-  --history-size N         public messages kept and replayed to newcomers     [default: {DEFAULT_HISTORY_SIZE}]
-  --save-interval SECS     how often changed history is saved                 [default: {save}]
-  --lang en|es             language of the lines sent to users                [default: en]
-  --max-clients N          connections held at once; more are turned away     [default: {DEFAULT_MAX_CLIENTS}]
-  --max-queue BYTES        output queued for one client before it is dropped  [default: {DEFAULT_MAX_QUEUE_BYTES}]
-  --login-timeout SECS     time a connection has to choose a name             [default: {login}]
-  --idle-timeout SECS      disconnect named users silent this long; 0 = never [default: 0]
-  --max-per-ip N           connections from one address; 0 = no cap          [default: {DEFAULT_MAX_PER_IP}]
-  --trusted CIDR           networks exempt from --max-per-ip; repeatable; the first use replaces the default
-                                                                             [default: {trusted}]
-  --flood-rate LINES/SEC   lines read per second per client; 0 = unlimited   [default: {DEFAULT_FLOOD_RATE}]
-  --flood-burst LINES      lines a client may send at once after a pause      [default: {DEFAULT_FLOOD_BURST}]
-  --notice-limit N         join/leave notices only while at most N are online [default: {DEFAULT_NOTICE_LIMIT}]
+{options}
   -h, --help               print this help
   -V, --version            print the version
 
-Logging goes to stderr; set RUST_LOG (error, warn, info, debug, trace) to change its level [default: info].",
-        save = DEFAULT_SAVE_INTERVAL.as_secs(),
-        login = DEFAULT_LOGIN_TIMEOUT.as_secs(),
-        trusted = DEFAULT_TRUSTED.join(" "),
+Environment:
+{logging}",
+        options = rows.join("\n"),
+        logging = row("RUST_LOG LEVEL", "log level (stderr): error, warn, info, debug, trace", "info"),
     )
 }
 
