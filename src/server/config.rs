@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::core::chat::{ChatConfig, DEFAULT_LOGIN_TIMEOUT, DEFAULT_NOTICE_LIMIT};
 use crate::core::history::DEFAULT_HISTORY_SIZE;
+use crate::core::rooms::{DEFAULT_MAX_ROOMS, DEFAULT_MAX_ROOMS_PER_USER};
 use crate::flags::{number, text};
 use crate::server::flood::{DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE, FloodLimit};
 use crate::server::per_ip::{Cidr, DEFAULT_MAX_PER_IP, DEFAULT_TRUSTED};
@@ -73,7 +74,7 @@ pub fn help_text() -> String {
     let rows = [
         row("--listen ADDR:PORT", "address to listen on, IPv4 or IPv6 ([::1]:5555)", DEFAULT_LISTEN),
         row("--history-file PATH", "where public history is saved as JSON", DEFAULT_HISTORY_FILE),
-        row("--history-size N", "public messages kept and replayed to newcomers", DEFAULT_HISTORY_SIZE),
+        row("--history-size N", "public messages kept per room, replayed on joining", DEFAULT_HISTORY_SIZE),
         row("--save-interval SECS", "how often changed history is saved", DEFAULT_SAVE_INTERVAL.as_secs()),
         row("--lang en|es", "language of the lines sent to users", "en"),
         row("--max-clients N", "connections held at once; more are turned away", DEFAULT_MAX_CLIENTS),
@@ -88,7 +89,9 @@ pub fn help_text() -> String {
         row("", "", DEFAULT_TRUSTED.join(" ")),
         row("--flood-rate LINES/SEC", "lines read per second per client; 0 = unlimited", DEFAULT_FLOOD_RATE),
         row("--flood-burst LINES", "lines a client may send at once after a pause", DEFAULT_FLOOD_BURST),
-        row("--notice-limit N", "join/leave notices only while at most N are online", DEFAULT_NOTICE_LIMIT),
+        row("--notice-limit N", "join/leave notices only in rooms of at most N users", DEFAULT_NOTICE_LIMIT),
+        row("--max-rooms N", "rooms that may exist at once", DEFAULT_MAX_ROOMS),
+        row("--max-rooms-per-user N", "rooms one user may be in at once", DEFAULT_MAX_ROOMS_PER_USER),
     ];
     format!(
         "charla-server: a multi-user chat over TCP, in one single-threaded event loop
