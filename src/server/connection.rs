@@ -18,16 +18,16 @@ use crate::server::framing::{LineBatch, LineFramer};
 use crate::server::output::{Flush, OutputQueue};
 use crate::server::transport::Transport;
 
-/// The most bytes read and thrown away after our goodbye, so the final close is a clean FIN rather than a
-/// reset that could destroy the goodbye in flight.
-const DRAIN_AFTER_CLOSE_BYTES: usize = 64 * 1024;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Lines are read and handed to the chat core.
     Open,
     /// Nothing more is read; the connection closes once its output has been written.
     Closing,
+    /// Our side is shut (FIN sent after the last output); what the peer still sends is read and thrown away
+    /// until it closes too, so that its late input cannot make the kernel answer with a reset that would destroy
+    /// output it has not read yet.
+    Lingering,
     /// Waiting to be removed from the table at the end of this loop iteration.
     Dead,
 }
@@ -62,6 +62,8 @@ pub(crate) struct Connection {
     throttled: bool,
     /// Whether WRITABLE interest is registered: only while output is waiting for room in the socket buffer.
     wants_write: bool,
+    /// Whether it still counts against its address's connection cap (until its session is over).
+    holds_address_slot: bool,
 }
 
 impl Connection {
@@ -75,6 +77,7 @@ impl Connection {
             phase: Phase::Open,
             throttled: false,
             wants_write: false,
+            holds_address_slot: true,
         }
     }
 
@@ -89,6 +92,15 @@ impl Connection {
 
     pub(crate) fn is_closing(&self) -> bool {
         self.phase == Phase::Closing
+    }
+
+    /// Stops counting against its address's cap; true the first time only, so the slot is given back once.
+    pub(crate) fn release_address_slot(&mut self) -> bool {
+        std::mem::replace(&mut self.holds_address_slot, false)
+    }
+
+    pub(crate) fn is_lingering(&self) -> bool {
+        self.phase == Phase::Lingering
     }
 
     pub(crate) fn is_dead(&self) -> bool {
@@ -233,17 +245,26 @@ impl Connection {
         Ok(flushed)
     }
 
-    /// Ends our side after the last output: FIN to the peer, then reads whatever it still sent so that
-    /// dropping the socket does not answer unread input with a reset.
-    pub(crate) fn finish_close(&mut self) {
-        // The peer may already be gone; either way the socket is about to be dropped.
-        let _ = self.transport.shutdown_write();
+    /// Ends our side after the last output: FIN to the peer, then lingers (see [`Phase::Lingering`]). Returns
+    /// true once the connection can be dropped: the peer has closed too, or the socket failed.
+    pub(crate) fn begin_lingering(&mut self) -> bool {
+        self.phase = Phase::Lingering;
+        if self.transport.shutdown_write().is_err() {
+            return true;
+        }
+        self.discard_input()
+    }
+
+    /// Reads and throws away what a lingering connection's peer sent; true once it has closed (or failed).
+    pub(crate) fn discard_input(&mut self) -> bool {
         let mut sink = [0u8; 4096];
-        let mut drained = 0;
-        while drained < DRAIN_AFTER_CLOSE_BYTES {
+        loop {
             match self.transport.read(&mut sink) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => drained += n,
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return true,
             }
         }
     }

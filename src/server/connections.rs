@@ -20,7 +20,8 @@ use crate::server::output::Flush;
 use crate::server::per_ip::PerIpLimit;
 use crate::server::transport::Transport;
 
-/// How long a closing connection may take to accept its last output before it is dropped regardless.
+/// How long a closing connection may take to accept its last output and close its own side before it is dropped
+/// regardless.
 pub const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// A queue this long is written at once instead of at the end of the loop turn: a burst leaves as it is made,
 /// and a client that keeps reading never sees its queue near the cap.
@@ -119,6 +120,12 @@ impl Connections {
         now: Instant,
     ) -> ReadOutcome {
         let Some(conn) = self.slab.get_mut(key) else { return ReadOutcome::NotReading };
+        if conn.is_lingering() {
+            if conn.discard_input() {
+                self.kill(key);
+            }
+            return ReadOutcome::NotReading;
+        }
         let outcome = conn.read_lines(scratch, batch, self.limits.flood, budget, now);
         if let ReadOutcome::Throttled(until) = outcome {
             log::debug!("throttling {}: over {} lines/s", conn.peer(), self.limits.flood.rate);
@@ -231,9 +238,15 @@ impl Connections {
             return;
         }
         match conn.flush(&self.registry, Token(id)) {
+            // The closing deadline set in `close_after_flush` still bounds the lingering.
             Ok(Flush::Done) if conn.is_closing() => {
-                conn.finish_close();
-                self.kill(id);
+                // The peer has all it will get: its address's slot is free for its next connection.
+                if conn.release_address_slot() {
+                    self.per_ip.release(conn.peer().ip());
+                }
+                if conn.begin_lingering() {
+                    self.kill(id);
+                }
             }
             Ok(_) => {}
             Err(e) => {
@@ -272,7 +285,9 @@ impl Connections {
                 log::debug!("deregistering {} failed: {e}", conn.peer());
             }
             log::debug!("connection {id} from {} closed", conn.peer());
-            self.per_ip.release(conn.peer().ip());
+            if conn.release_address_slot() {
+                self.per_ip.release(conn.peer().ip());
+            }
             self.closing.cancel(id);
             self.throttled.cancel(id);
             removed += 1;
@@ -280,13 +295,15 @@ impl Connections {
         removed
     }
 
-    /// Drops closing connections whose output did not drain in time.
+    /// Drops closing connections whose output did not drain, or whose peer did not close, in time.
     pub(crate) fn expire_closing(&mut self, now: Instant) {
         while let Some(id) = self.closing.pop_due(now) {
-            if let Some(conn) = self.slab.get(id)
-                && conn.is_closing()
-            {
-                log::debug!("{} did not take its last output in time; dropping it", conn.peer());
+            if let Some(conn) = self.slab.get(id) {
+                if conn.is_closing() {
+                    log::debug!("{} did not take its last output in time; dropping it", conn.peer());
+                } else if conn.is_lingering() {
+                    log::debug!("{} did not close its side in time; dropping it", conn.peer());
+                }
                 self.kill(id);
             }
         }
