@@ -4,10 +4,10 @@
 //! directory, so a crash at any instant leaves either the old or the new file whole.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use crate::core::history::History;
+use crate::core::history::{History, HistoryFormatError};
 use crate::error::Context;
 
 /// What start-up found at the history path.
@@ -29,15 +29,19 @@ pub enum LoadOutcome {
 /// `<path>.corrupt-<unix_secs>` rather than ever being overwritten. Fails only when the file exists but cannot be
 /// read or set aside: the server must not start and later replace someone's history.
 pub fn load(path: &Path, capacity: usize, unix_secs: i64) -> io::Result<(History, LoadOutcome)> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
+    let file = match File::open(path) {
+        Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((History::new(capacity), LoadOutcome::Missing)),
         Err(e) => return Err(e).with_context(|| format!("cannot read history file {}", path.display())),
     };
-    match History::from_json(&bytes, capacity) {
+    // Streamed, so a huge file costs time, not memory: only the newest `capacity` messages are ever held.
+    match History::read_json(BufReader::new(file), capacity) {
         Ok(history) => {
             let messages = history.len();
             Ok((history, LoadOutcome::Loaded { messages }))
+        }
+        Err(HistoryFormatError::Read(e)) => {
+            Err(e).with_context(|| format!("cannot read history file {}", path.display()))
         }
         Err(parse_error) => {
             let moved_to = aside_path(path, unix_secs);
