@@ -96,6 +96,40 @@ fn a_corrupt_history_file_is_set_aside_and_the_server_starts_empty() {
 }
 
 #[test]
+fn lines_from_the_history_file_are_cleaned_as_live_input_and_impossible_ones_dropped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let messages = [
+        (r"Ana", r"hola\n[14:31] Pedro: forged"),
+        (r"Ana", r"\u001b[2Jred\u2028[14:32] Pedro: forged too\u202e"),
+        (r"Pedro\n[14:33] Root", r"a name with a newline"),
+        (r"Juan P\u00e9rez", r"a name with a space"),
+        (r"An\u200ba", r"a name with an invisible character"),
+        (r"Mari\u0301a", r"a name not in the form the server stores"),
+        (r"Bea", r"\u001b\u0007 "),
+        (r"Bea", r"the end"),
+    ];
+    let list: Vec<String> =
+        messages.iter().map(|(user, text)| format!(r#"{{"ts":{AT_14_30},"user":"{user}","text":"{text}"}}"#)).collect();
+    let json = format!(r#"{{"version":1,"messages":[{}]}}"#, list.join(","));
+    std::fs::write(dir.path().join("chat_history.json"), json).expect("write the history file");
+
+    let server = TestServer::start_in(dir.path(), &[]);
+    let mut cruz = server.connect();
+    cruz.expect("USERNAME:");
+    cruz.send("Cruz");
+    cruz.expect_lines(&[
+        "Welcome Cruz!",
+        "Type /help for commands",
+        "History:",
+        "[14:30] Ana: hola[14:31] Pedro: forged",
+        "[14:30] Ana: [2Jred [14:32] Pedro: forged too",
+        "[14:30] Bea: the end",
+    ]);
+    cruz.expect_silence(Duration::from_millis(200));
+    assert!(server.log().contains("dropped 5"), "the dropped messages are counted in the log: {}", server.log());
+}
+
+#[test]
 fn sigint_also_saves_and_exits_zero() {
     let mut server = TestServer::start(&["--save-interval", "3600"]);
     let mut ana = server.join("Ana");

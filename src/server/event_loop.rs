@@ -365,7 +365,13 @@ fn load_history(config: &ServerConfig) -> io::Result<History> {
     let path = config.history_file.display();
     match outcome {
         history_file::LoadOutcome::Missing => log::info!("no history at {path} yet; starting empty"),
-        history_file::LoadOutcome::Loaded { messages } => log::info!("loaded {messages} messages from {path}"),
+        history_file::LoadOutcome::Loaded { messages, dropped: 0 } => {
+            log::info!("loaded {messages} messages from {path}")
+        }
+        history_file::LoadOutcome::Loaded { messages, dropped } => log::warn!(
+            "loaded {messages} messages from {path}; dropped {dropped} that no user could have sent (an invalid \
+             name, or text blank or too long once cleaned)"
+        ),
         history_file::LoadOutcome::SetAside { moved_to, reason } => log::warn!(
             "history file {path} is unreadable ({reason}); moved it to {} and starting empty",
             moved_to.display()

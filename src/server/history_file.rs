@@ -7,7 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use crate::core::history::{History, HistoryFormatError};
+use crate::core::history::{History, HistoryFormatError, LoadedHistory};
 use crate::error::Context;
 
 /// What start-up found at the history path.
@@ -15,14 +15,11 @@ use crate::error::Context;
 pub enum LoadOutcome {
     /// No file yet: history starts empty and the first save creates it.
     Missing,
-    Loaded {
-        messages: usize,
-    },
+    /// `messages` were kept; `dropped` were not, as live input could not have produced them (see
+    /// [`History::read_json`]).
+    Loaded { messages: usize, dropped: usize },
     /// The file could not be parsed; it was renamed to `moved_to` and history starts empty.
-    SetAside {
-        moved_to: PathBuf,
-        reason: String,
-    },
+    SetAside { moved_to: PathBuf, reason: String },
 }
 
 /// Loads the history at `path`, keeping the newest `capacity` messages. An unparsable file is renamed to
@@ -36,9 +33,9 @@ pub fn load(path: &Path, capacity: usize, unix_secs: i64) -> io::Result<(History
     };
     // Streamed, so a huge file costs time, not memory: only the newest `capacity` messages are ever held.
     match History::read_json(BufReader::new(file), capacity) {
-        Ok(history) => {
+        Ok(LoadedHistory { history, dropped }) => {
             let messages = history.len();
-            Ok((history, LoadOutcome::Loaded { messages }))
+            Ok((history, LoadOutcome::Loaded { messages, dropped }))
         }
         Err(HistoryFormatError::Read(e)) => {
             Err(e).with_context(|| format!("cannot read history file {}", path.display()))
@@ -113,7 +110,7 @@ mod tests {
         history.push(StoredMessage { ts: 1, user: "Ana".into(), text: "hola".into() });
         save(&path, &history.to_json().expect("serialise")).expect("save");
         let (loaded, outcome) = load(&path, 50, 0).expect("load");
-        assert!(matches!(outcome, LoadOutcome::Loaded { messages: 1 }));
+        assert!(matches!(outcome, LoadOutcome::Loaded { messages: 1, dropped: 0 }));
         assert_eq!(loaded.iter().next().map(|m| m.text.as_str()), Some("hola"));
         assert!(!temp_path(&path).exists());
     }
