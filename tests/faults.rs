@@ -43,10 +43,12 @@ fn a_failing_save_is_logged_keeps_the_old_file_and_is_retried() {
     let path = server.history_path();
     let saved = wait_for(|| std::fs::read_to_string(&path).ok().filter(|t| t.contains("first")));
 
-    // A directory where the temporary file must go makes every save fail, even for root (for whom a
-    // read-only directory would not).
-    let blocker = path.with_file_name("chat_history.json.tmp");
-    std::fs::create_dir(&blocker).expect("create the blocking directory");
+    // Directories at every temporary name the server could pick next make every save fail, even for root
+    // (for whom a read-only directory would not).
+    let blockers: Vec<_> = (0..2000)
+        .map(|n| path.with_file_name(format!("chat_history.json.tmp-{}-{n}", server.pid())))
+        .filter(|name| std::fs::create_dir(name).is_ok())
+        .collect();
     ana.send("second");
     ana.expect_stamped("Ana: second");
     wait_for(|| server.log().contains("history not saved").then_some(()));
@@ -60,7 +62,9 @@ fn a_failing_save_is_logged_keeps_the_old_file_and_is_retried() {
     bea.expect_stamped("Ana: second");
 
     // Once the fault is gone, the next interval's retry saves.
-    std::fs::remove_dir(&blocker).expect("remove the blocking directory");
+    for blocker in blockers {
+        std::fs::remove_dir(&blocker).expect("remove a blocking directory");
+    }
     wait_for(|| std::fs::read_to_string(&path).ok().filter(|t| t.contains("second")));
 }
 

@@ -1,14 +1,25 @@
 //! The history file on disk: loaded at start-up, saved atomically, and never overwritten when unreadable.
 //!
 //! A save writes a temporary file beside the real one, fsyncs it, renames it over the old file and fsyncs the
-//! directory, so a crash at any instant leaves either the old or the new file whole.
+//! directory, so a crash at any instant leaves either the old or the new file whole. The temporary file always
+//! has a fresh name and is created, never opened: whatever someone planted beside the history (a symbolic link
+//! to another file, a FIFO) is neither followed nor waited on.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::core::history::{History, HistoryFormatError, LoadedHistory};
 use crate::error::Context;
+
+/// Fresh temporary names a save tries before giving up, when the ones it picks exist already (planted, or
+/// left by a crash of an earlier server with the same process id).
+const TEMP_NAME_ATTEMPTS: u64 = 16;
+
+/// Numbers this process's temporary files, so no two saves ever use one name.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// What start-up found at the history path.
 #[derive(Debug)]
@@ -51,8 +62,8 @@ pub fn load(path: &Path, capacity: usize, unix_secs: i64) -> io::Result<(History
 
 /// Replaces the file at `path` with `contents`, atomically and durably.
 pub fn save(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let temp = temp_path(path);
-    let written = write_synced(&temp, contents).and_then(|()| {
+    let (temp, file) = create_temp(path)?;
+    let written = write_synced(file, &temp, contents).and_then(|()| {
         fs::rename(&temp, path).with_context(|| format!("cannot rename temporary history file over {}", path.display()))
     });
     if let Err(e) = written {
@@ -63,13 +74,36 @@ pub fn save(path: &Path, contents: &[u8]) -> io::Result<()> {
     sync_parent_dir(path)
 }
 
-fn write_synced(temp: &Path, contents: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(temp)
-        .with_context(|| format!("cannot create temporary history file {}", temp.display()))?;
+/// Creates a new, empty temporary file beside `path`: `<name>.tmp-<pid>-<n>`. `O_CREAT|O_EXCL` fails on any
+/// name that exists, symbolic links and FIFOs included, rather than following or opening it, so nothing planted
+/// there is ever written through or blocks the writer; then the next number is tried.
+fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
+    for _ in 0..TEMP_NAME_ATTEMPTS {
+        let temp = temp_path(path, TEMP_COUNTER.fetch_add(1, Ordering::Relaxed));
+        let created = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            // O_EXCL already refuses a link at the name; O_NOFOLLOW says so again should that ever change.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&temp);
+        match created {
+            Ok(file) => return Ok((temp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot create temporary history file {}", temp.display()));
+            }
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "cannot create a temporary file beside {}: {TEMP_NAME_ATTEMPTS} fresh names were all taken",
+            path.display()
+        ),
+    ))
+}
+
+fn write_synced(mut file: File, temp: &Path, contents: &[u8]) -> io::Result<()> {
     file.write_all(contents).with_context(|| format!("cannot write temporary history file {}", temp.display()))?;
     file.sync_all().with_context(|| format!("cannot fsync temporary history file {}", temp.display()))
 }
@@ -85,9 +119,9 @@ fn sync_parent_dir(path: &Path) -> io::Result<()> {
         .with_context(|| format!("cannot fsync history directory {}", dir.display()))
 }
 
-fn temp_path(path: &Path) -> PathBuf {
+fn temp_path(path: &Path, number: u64) -> PathBuf {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".tmp");
+    name.push(format!(".tmp-{}-{number}", std::process::id()));
     path.with_file_name(name)
 }
 
@@ -112,7 +146,26 @@ mod tests {
         let (loaded, outcome) = load(&path, 50, 0).expect("load");
         assert!(matches!(outcome, LoadOutcome::Loaded { messages: 1, dropped: 0 }));
         assert_eq!(loaded.iter().next().map(|m| m.text.as_str()), Some("hola"));
-        assert!(!temp_path(&path).exists());
+        let names: Vec<_> = fs::read_dir(dir.path()).expect("list").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(names, ["chat_history.json"], "no temporary file is left");
+    }
+
+    #[test]
+    fn a_save_skips_names_that_exist_and_leaves_them_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("h.json");
+        let next = TEMP_COUNTER.load(Ordering::Relaxed);
+        // Saves in other tests of this process may take some of these numbers first, which only means fewer
+        // planted names to skip.
+        let planted: Vec<PathBuf> = (next..next + TEMP_NAME_ATTEMPTS - 1).map(|n| temp_path(&path, n)).collect();
+        for name in &planted {
+            fs::write(name, b"planted").expect("plant");
+        }
+        save(&path, b"saved").expect("a free name is found");
+        assert_eq!(fs::read(&path).expect("saved"), b"saved");
+        for name in &planted {
+            assert_eq!(fs::read(name).expect("still there"), b"planted");
+        }
     }
 
     #[test]

@@ -208,7 +208,8 @@ mod tests {
     fn a_failed_save_is_retried_after_an_interval_and_finish_saves_the_rest() {
         let dir = tempfile::tempdir().expect("temp dir");
         let (mut saver, mut poll) = saver_in(dir.path());
-        std::fs::create_dir(dir.path().join("h.json.tmp")).expect("blocker");
+        // A file cannot be renamed over a directory, even by root.
+        std::fs::create_dir(dir.path().join("h.json")).expect("blocker");
         let mut history = History::new(10);
         history.push(StoredMessage { ts: 1, user: "Ana".into(), text: "hola".into() });
         let start = Instant::now();
@@ -217,8 +218,8 @@ mod tests {
         wait_for_outcome(&mut saver, &mut poll, start + Duration::from_secs(1));
         assert_eq!(saver.saved_revision, 0);
         assert_eq!(saver.next_deadline(), Some(start + Duration::from_secs(2)), "retried one interval later");
-        std::fs::remove_dir(dir.path().join("h.json.tmp")).expect("unblock");
+        std::fs::remove_dir(dir.path().join("h.json")).expect("unblock");
         assert!(saver.finish(&history), "the final save succeeds");
-        assert!(dir.path().join("h.json").exists());
+        assert!(dir.path().join("h.json").is_file());
     }
 }
