@@ -34,13 +34,11 @@ pub enum LoadOutcome {
 }
 
 /// Loads the history at `path`, keeping the newest `capacity` messages. An unparsable file is renamed to
-/// `<path>.corrupt-<unix_secs>` rather than ever being overwritten. Fails only when the file exists but cannot be
-/// read or set aside: the server must not start and later replace someone's history.
+/// `<path>.corrupt-<unix_secs>` rather than ever being overwritten. Fails when the file exists but cannot be
+/// read or set aside, or is not a regular file: the server must not start and later replace someone's history.
 pub fn load(path: &Path, capacity: usize, unix_secs: i64) -> io::Result<(History, LoadOutcome)> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((History::new(capacity), LoadOutcome::Missing)),
-        Err(e) => return Err(e).with_context(|| format!("cannot read history file {}", path.display())),
+    let Some(file) = open_regular(path)? else {
+        return Ok((History::new(capacity), LoadOutcome::Missing));
     };
     // Streamed, so a huge file costs time, not memory: only the newest `capacity` messages are ever held.
     match History::read_json(BufReader::new(file), capacity) {
@@ -57,6 +55,58 @@ pub fn load(path: &Path, capacity: usize, unix_secs: i64) -> io::Result<(History
                 .with_context(|| format!("cannot set aside corrupt history file {}", path.display()))?;
             Ok((History::new(capacity), LoadOutcome::SetAside { moved_to, reason: parse_error.to_string() }))
         }
+    }
+}
+
+/// Opens the history file for reading, or `None` if there is none. Anything but a regular file is refused: a
+/// symbolic link, because each save would replace the link with a file rather than write through it; a FIFO,
+/// device or socket, which could make start-up wait forever or never end; a directory. `O_NOFOLLOW` makes a
+/// link an error rather than followed, `O_NONBLOCK` keeps the open from waiting for a FIFO's writer, and the
+/// type is then checked on the open file itself, so nothing swapped in between is read.
+fn open_regular(path: &Path) -> io::Result<Option<File>> {
+    let opened =
+        OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path);
+    let file = match opened {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) && path.is_symlink() => {
+            return Err(not_a_regular_file(path, "a symbolic link"));
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read history file {}", path.display())),
+    };
+    let file_type =
+        file.metadata().with_context(|| format!("cannot read history file {}", path.display()))?.file_type();
+    if !file_type.is_file() {
+        return Err(not_a_regular_file(path, describe(file_type)));
+    }
+    Ok(Some(file))
+}
+
+fn not_a_regular_file(path: &Path, what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "cannot use history file {}: it is {what}, not a regular file; give --history-file the path of a \
+             regular file, or of none yet",
+            path.display()
+        ),
+    )
+}
+
+fn describe(file_type: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else {
+        "a file of an unknown kind"
     }
 }
 
