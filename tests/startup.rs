@@ -118,6 +118,25 @@ fn a_history_path_that_is_a_fifo_or_a_directory_is_refused_without_waiting() {
     }
 }
 
+#[test]
+fn a_history_directory_that_cannot_be_written_is_found_at_start_up() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("missing");
+    let stderr = refused_start(&missing.join("h.json"));
+    let expected =
+        format!("cannot write the history file's directory {}: No such file or directory", missing.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+
+    // Root may write anywhere, but not inside a regular file.
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").expect("write");
+    let stderr = refused_start(&file.join("h.json"));
+    let expected = format!("cannot write the history file's directory {}: Not a directory", file.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    let names: Vec<_> = std::fs::read_dir(dir.path()).expect("list").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(names, ["file"], "nothing is left behind");
+}
+
 /// Starts the server on `history`, expecting it to refuse at once: exit status 1 within 10 s. Returns its
 /// stderr.
 fn refused_start(history: &Path) -> String {

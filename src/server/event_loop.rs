@@ -360,6 +360,7 @@ impl Server {
 }
 
 fn load_history(config: &ServerConfig) -> io::Result<History> {
+    history_file::check_writable(&config.history_file)?;
     let unix_secs = clock::unix_ms(std::time::SystemTime::now()) / 1000;
     let (history, outcome) = history_file::load(&config.history_file, config.chat.history_size, unix_secs)?;
     let path = config.history_file.display();

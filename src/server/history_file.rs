@@ -110,9 +110,20 @@ fn describe(file_type: fs::FileType) -> &'static str {
     }
 }
 
+/// Checks that saves to `path` can work, by creating and removing a temporary file beside it, so a directory
+/// that is missing or cannot be written is found at start-up rather than after the first message.
+pub fn check_writable(path: &Path) -> io::Result<()> {
+    let dir = directory_of(path);
+    let (temp, file) =
+        create_temp(path).with_context(|| format!("cannot write the history file's directory {}", dir.display()))?;
+    drop(file);
+    fs::remove_file(&temp).with_context(|| format!("cannot remove temporary history file {}", temp.display()))
+}
+
 /// Replaces the file at `path` with `contents`, atomically and durably.
 pub fn save(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let (temp, file) = create_temp(path)?;
+    let (temp, file) =
+        create_temp(path).with_context(|| format!("cannot create a temporary file beside {}", path.display()))?;
     let written = write_synced(file, &temp, contents).and_then(|()| {
         fs::rename(&temp, path).with_context(|| format!("cannot rename temporary history file over {}", path.display()))
     });
@@ -139,18 +150,10 @@ fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
         match created {
             Ok(file) => return Ok((temp, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot create temporary history file {}", temp.display()));
-            }
+            Err(e) => return Err(e),
         }
     }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        format!(
-            "cannot create a temporary file beside {}: {TEMP_NAME_ATTEMPTS} fresh names were all taken",
-            path.display()
-        ),
-    ))
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{TEMP_NAME_ATTEMPTS} fresh names in a row were taken")))
 }
 
 fn write_synced(mut file: File, temp: &Path, contents: &[u8]) -> io::Result<()> {
@@ -160,13 +163,18 @@ fn write_synced(mut file: File, temp: &Path, contents: &[u8]) -> io::Result<()> 
 
 /// Makes the rename itself durable.
 fn sync_parent_dir(path: &Path) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    let dir = directory_of(path);
     File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot fsync history directory {}", dir.display()))
+}
+
+/// The directory `path` is in: `.` for a bare file name.
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
 }
 
 fn temp_path(path: &Path, number: u64) -> PathBuf {
