@@ -113,6 +113,56 @@ fn sigterm_under_load_tells_every_client_saves_and_exits_zero_within_3_s() {
     assert!(json.contains("chatter"), "history holds the chatter");
 }
 
+#[test]
+fn sigterm_with_the_history_writer_stuck_exits_1_after_5_s_saying_the_history_was_not_saved() {
+    let mut server = TestServer::start(&["--save-interval", "3600"]);
+    let mut ana = server.join("Ana");
+    ana.send("never saved");
+    ana.expect_stamped("Ana: never saved");
+    // The writer thread stops as if its disk hung; the rest of the server runs on.
+    stop_thread(server.pid(), "history-writer");
+    let started = Instant::now();
+    let status = server.signal_and_wait(SIGTERM);
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(1), "an unsaved history is a failed exit; log: {}", server.log());
+    assert!(took < Duration::from_secs(7), "shutdown took {took:?}");
+    ana.expect("*** The server is shutting down");
+    let log = server.log();
+    assert!(log.contains("history not saved: the disk did not finish a save within 5s"), "{log}");
+    assert!(!server.history_path().exists(), "nothing was saved");
+}
+
+/// Stops the thread of process `pid` named `name` with ptrace, which, unlike SIGSTOP, stops only that thread.
+fn stop_thread(pid: i32, name: &str) {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("list the server's threads");
+    let tid: i32 = tasks
+        .filter_map(|task| task.ok())
+        .find(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim_end() == name))
+        .and_then(|task| task.file_name().to_str().and_then(|tid| tid.parse().ok()))
+        .unwrap_or_else(|| panic!("no thread named {name} in process {pid}"));
+    let null = std::ptr::null_mut::<libc::c_void>();
+    // SAFETY: ptrace and waitpid on a thread of the child this test started; no memory is shared.
+    unsafe {
+        assert_eq!(libc::ptrace(libc::PTRACE_SEIZE, tid, null, null), 0, "{}", std::io::Error::last_os_error());
+        assert_eq!(libc::ptrace(libc::PTRACE_INTERRUPT, tid, null, null), 0, "{}", std::io::Error::last_os_error());
+        let mut status = 0;
+        assert_eq!(libc::waitpid(tid, &mut status, libc::__WALL), tid, "{}", std::io::Error::last_os_error());
+        assert!(libc::WIFSTOPPED(status), "the thread stopped: status {status:#x}");
+    }
+    // A traced thread is reaped by its tracer (any thread of this process), and until it is, its process's exit
+    // is not reported. This thread reaps it when the process ends, never letting it run before.
+    std::thread::spawn(move || {
+        loop {
+            let mut status = 0;
+            // SAFETY: as above.
+            let waited = unsafe { libc::waitpid(tid, &mut status, libc::__WALL) };
+            if waited != tid || libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+                return;
+            }
+        }
+    });
+}
+
 /// Polls `check` until it returns something, for at most 10 s.
 fn wait_for<T>(mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();

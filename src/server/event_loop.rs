@@ -353,7 +353,7 @@ impl Server {
         log::info!("stopped; {} connections closed", self.conns.len());
         let Server { saver, chat, .. } = self;
         if !saver.finish(chat.history()) {
-            return Err(io::Error::other("history could not be saved at shutdown; the previous file is intact"));
+            return Err(io::Error::other("history could not be saved at shutdown"));
         }
         Ok(())
     }

@@ -3,17 +3,22 @@
 //! next interval after a failure.
 //!
 //! The loop serialises the ring (about a millisecond for 10,000 messages) and hands the bytes over; the thread
-//! wakes the loop through a `mio::Waker` when it is done. Only one save is in flight at a time.
+//! wakes the loop through a `mio::Waker` when it is done. Only one save is in flight at a time. At shutdown the
+//! loop waits for the writer, but not forever: a disk that hangs costs the unsaved messages, not the exit.
 
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::core::history::History;
 use crate::server::history_file;
+
+/// How long shutdown waits for the history writer, for a save in flight and the final save together, before
+/// giving up on them and exiting with the history unsaved.
+pub(crate) const FINISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Job {
     revision: u64,
@@ -93,14 +98,31 @@ impl HistorySaver {
         }
     }
 
-    /// Saves whatever is unsaved and waits for it: for shutdown. Returns whether history is on disk.
+    /// Saves whatever is unsaved and waits for it, for at most [`FINISH_TIMEOUT`]: for shutdown. Returns
+    /// whether history is on disk.
     pub(crate) fn finish(mut self, history: &History) -> bool {
-        self.wait_in_flight();
+        let deadline = Instant::now() + FINISH_TIMEOUT;
+        if !self.wait_in_flight(deadline) {
+            return self.abandon_writer();
+        }
         if history.revision() != self.saved_revision {
             self.start_save(history, Instant::now());
-            self.wait_in_flight();
+            if !self.wait_in_flight(deadline) {
+                return self.abandon_writer();
+            }
         }
         history.revision() == self.saved_revision
+    }
+
+    /// The writer is stuck in a save (a hung disk, a stalled network file system): leave it behind rather than
+    /// join it, which would never return. It ends with the process.
+    fn abandon_writer(&mut self) -> bool {
+        log::error!(
+            "history not saved: the disk did not finish a save within {FINISH_TIMEOUT:?}; exiting without it, \
+             so messages since the last save are lost"
+        );
+        self.thread = None;
+        false
     }
 
     fn start_save(&mut self, history: &History, now: Instant) {
@@ -130,14 +152,17 @@ impl HistorySaver {
         }
     }
 
-    fn wait_in_flight(&mut self) {
+    /// Waits until `deadline` for the save in flight, if any. Returns false if it is still running then.
+    fn wait_in_flight(&mut self, deadline: Instant) -> bool {
         if self.in_flight.is_none() {
-            return;
+            return true;
         }
-        match self.outcomes.recv() {
+        match self.outcomes.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(outcome) => self.record(outcome, Instant::now()),
-            Err(_) => self.in_flight = None,
+            Err(RecvTimeoutError::Timeout) => return false,
+            Err(RecvTimeoutError::Disconnected) => self.in_flight = None,
         }
+        true
     }
 
     fn record(&mut self, outcome: Outcome, now: Instant) {
@@ -157,7 +182,8 @@ impl HistorySaver {
 
 impl Drop for HistorySaver {
     fn drop(&mut self) {
-        // Closing the job channel ends the thread's loop once its current save, if any, is written.
+        // Closing the job channel ends the thread's loop once its current save, if any, is written. A writer
+        // left behind by `finish` is not here to join.
         self.jobs = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
