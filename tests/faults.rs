@@ -52,6 +52,7 @@ fn a_failing_save_is_logged_keeps_the_old_file_and_is_retried() {
     ana.send("second");
     ana.expect_stamped("Ana: second");
     wait_for(|| server.log().contains("history not saved").then_some(()));
+    assert!(server.log().contains("; the previous file is intact; retrying in 1s"), "{}", server.log());
     assert_eq!(std::fs::read_to_string(&path).expect("old file"), saved, "the old file is whole");
     // The server keeps serving.
     let mut bea = server.connect();
@@ -66,6 +67,34 @@ fn a_failing_save_is_logged_keeps_the_old_file_and_is_retried() {
         std::fs::remove_dir(&blocker).expect("remove a blocking directory");
     }
     wait_for(|| std::fs::read_to_string(&path).ok().filter(|t| t.contains("second")));
+}
+
+#[test]
+fn a_save_that_keeps_failing_is_retried_less_and_less_often_and_the_log_says_no_file_exists() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("create the history directory");
+    let history = data.join("chat_history.json");
+    let server = TestServer::start_in(dir.path(), &["--history-file", history.to_str().expect("UTF-8 path")]);
+    // Once started, the directory goes away: every save fails, and there is no file at all.
+    std::fs::remove_dir(&data).expect("remove the history directory");
+    let mut ana = server.join("Ana");
+    ana.send("hola");
+    ana.expect_stamped("Ana: hola");
+
+    // Saves are tried 1, 2, 4 and 8 s after the message; without backing off, 6 s would log 6 failures.
+    std::thread::sleep(Duration::from_secs(6));
+    let log = server.log();
+    let failures: Vec<&str> = log.lines().filter(|line| line.contains("history not saved")).collect();
+    assert_eq!(failures.len(), 3, "retried after 1 s, then 2 s, then 4 s: {log}");
+    for (line, delay) in failures.iter().zip(["1s", "2s", "4s"]) {
+        assert!(line.ends_with(&format!("; no history file exists yet; retrying in {delay}")), "{line}");
+    }
+
+    // The next retry, 4 s after the last, finds the directory back and saves.
+    std::fs::create_dir(&data).expect("recreate the history directory");
+    wait_for(|| std::fs::read_to_string(&history).ok().filter(|t| t.contains("hola")));
+    assert!(server.log().contains("history saved again, after 3 failed attempts"), "{}", server.log());
 }
 
 #[test]

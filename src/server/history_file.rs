@@ -110,6 +110,17 @@ fn describe(file_type: fs::FileType) -> &'static str {
     }
 }
 
+/// What is at `path` after a save to it failed, as the log should say it: the previous file, or that there is
+/// none.
+pub fn describe_on_disk(path: &Path) -> String {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => "the previous file is intact".to_owned(),
+        Ok(meta) => format!("{} is {}, not a history file", path.display(), describe(meta.file_type())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => "no history file exists yet".to_owned(),
+        Err(e) => format!("cannot tell whether the previous file is intact: {e}"),
+    }
+}
+
 /// Checks that saves to `path` can work, by creating and removing a temporary file beside it, so a directory
 /// that is missing or cannot be written is found at start-up rather than after the first message.
 pub fn check_writable(path: &Path) -> io::Result<()> {
@@ -245,5 +256,17 @@ mod tests {
         assert_eq!(moved_to, dir.path().join("chat_history.json.corrupt-1234"));
         assert_eq!(fs::read(&moved_to).expect("aside copy"), b"{\"version\":1,\"messages\":[");
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn after_a_failed_save_the_log_says_what_is_on_disk() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("h.json");
+        assert_eq!(describe_on_disk(&path), "no history file exists yet");
+        fs::write(&path, b"{}").expect("write");
+        assert_eq!(describe_on_disk(&path), "the previous file is intact");
+        fs::remove_file(&path).expect("remove");
+        fs::create_dir(&path).expect("mkdir");
+        assert_eq!(describe_on_disk(&path), format!("{} is a directory, not a history file", path.display()));
     }
 }

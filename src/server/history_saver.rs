@@ -1,6 +1,7 @@
 //! When and where history is saved: at most once per interval while it changes, with the disk work (write,
-//! fsync, rename, fsync) on a background thread so a slow disk never stalls the event loop, and a retry at the
-//! next interval after a failure.
+//! fsync, rename, fsync) on a background thread so a slow disk never stalls the event loop. After a failure the
+//! save is retried one interval later, then after twice as long each time up to [`MAX_RETRY_DELAY`], so a disk
+//! that stays full or read-only costs one log line a minute, not one a second.
 //!
 //! The loop serialises the ring (about a millisecond for 10,000 messages) and hands the bytes over; the thread
 //! wakes the loop through a `mio::Waker` when it is done. Only one save is in flight at a time. At shutdown the
@@ -16,6 +17,10 @@ use std::time::{Duration, Instant};
 use crate::core::history::History;
 use crate::server::history_file;
 
+/// The longest wait between retries of a save that keeps failing; the wait starts at the save interval and
+/// doubles after each failure up to this (or stays at the interval, if that is longer).
+pub(crate) const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
 /// How long shutdown waits for the history writer, for a save in flight and the final save together, before
 /// giving up on them and exiting with the history unsaved.
 pub(crate) const FINISH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,8 +32,14 @@ struct Job {
 
 struct Outcome {
     revision: u64,
-    result: io::Result<()>,
+    result: Result<(), SaveFailure>,
     took: Duration,
+}
+
+struct SaveFailure {
+    error: io::Error,
+    /// What is at the history path instead, for the log: the previous file, or that there is none.
+    on_disk: String,
 }
 
 pub(crate) struct HistorySaver {
@@ -38,6 +49,10 @@ pub(crate) struct HistorySaver {
     due: Option<Instant>,
     /// The revision being written by the thread, if any.
     in_flight: Option<u64>,
+    /// Saves that failed in a row; sets the wait before the next retry.
+    failures: u32,
+    /// Set by `finish`: a failed save is not retried, so the log must not say it will be.
+    finishing: bool,
     jobs: Option<SyncSender<Job>>,
     outcomes: Receiver<Outcome>,
     thread: Option<JoinHandle<()>>,
@@ -56,7 +71,8 @@ impl HistorySaver {
         let thread = std::thread::Builder::new().name("history-writer".to_owned()).spawn(move || {
             for job in job_queue {
                 let started = Instant::now();
-                let result = history_file::save(&path, &job.json);
+                let result = history_file::save(&path, &job.json)
+                    .map_err(|error| SaveFailure { error, on_disk: history_file::describe_on_disk(&path) });
                 let outcome = Outcome { revision: job.revision, result, took: started.elapsed() };
                 if outcome_sender.send(outcome).is_err() {
                     return;
@@ -70,6 +86,8 @@ impl HistorySaver {
             saved_revision,
             due: None,
             in_flight: None,
+            failures: 0,
+            finishing: false,
             jobs: Some(jobs),
             outcomes,
             thread: Some(thread),
@@ -101,6 +119,7 @@ impl HistorySaver {
     /// Saves whatever is unsaved and waits for it, for at most [`FINISH_TIMEOUT`]: for shutdown. Returns
     /// whether history is on disk.
     pub(crate) fn finish(mut self, history: &History) -> bool {
+        self.finishing = true;
         let deadline = Instant::now() + FINISH_TIMEOUT;
         if !self.wait_in_flight(deadline) {
             return self.abandon_writer();
@@ -171,12 +190,27 @@ impl HistorySaver {
             Ok(()) => {
                 self.saved_revision = outcome.revision;
                 log::debug!("history saved in {:?}", outcome.took);
+                if self.failures > 0 {
+                    log::info!("history saved again, after {} failed attempts", self.failures);
+                    self.failures = 0;
+                }
             }
-            Err(e) => {
-                log::error!("history not saved: {e}; the previous file is intact, retrying in {:?}", self.interval);
-                self.due = Some(now + self.interval);
+            Err(SaveFailure { error, on_disk }) if self.finishing => {
+                log::error!("history not saved: {error}; {on_disk}");
+            }
+            Err(SaveFailure { error, on_disk }) => {
+                self.failures += 1;
+                let delay = self.retry_delay();
+                log::error!("history not saved: {error}; {on_disk}; retrying in {delay:?}");
+                self.due = Some(now + delay);
             }
         }
+    }
+
+    /// The wait before retrying after `self.failures` failed saves in a row: one interval, then doubling.
+    fn retry_delay(&self) -> Duration {
+        let doublings = self.failures.saturating_sub(1).min(16);
+        self.interval.saturating_mul(1 << doublings).min(MAX_RETRY_DELAY.max(self.interval))
     }
 }
 
@@ -247,5 +281,22 @@ mod tests {
         std::fs::remove_dir(dir.path().join("h.json")).expect("unblock");
         assert!(saver.finish(&history), "the final save succeeds");
         assert!(dir.path().join("h.json").is_file());
+    }
+
+    #[test]
+    fn retries_back_off_from_one_interval_doubling_up_to_a_minute() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut saver, _poll) = saver_in(dir.path());
+        let delays: Vec<u64> = (1..=9)
+            .map(|failures| {
+                saver.failures = failures;
+                saver.retry_delay().as_secs()
+            })
+            .collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        saver.failures = u32::MAX;
+        assert_eq!(saver.retry_delay(), MAX_RETRY_DELAY);
+        saver.interval = Duration::from_secs(300);
+        assert_eq!(saver.retry_delay(), Duration::from_secs(300), "never sooner than the save interval");
     }
 }
