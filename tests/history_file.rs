@@ -7,7 +7,7 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::TestServer;
 
@@ -66,6 +66,36 @@ fn fifos_planted_at_the_temporary_names_block_neither_saving_nor_shutdown() {
     assert!(status.success(), "SIGTERM exits 0 once the history is saved, got {status:?}");
     let json = std::fs::read_to_string(dir.path().join("chat_history.json")).expect("history");
     assert!(json.contains("adiós"), "saved at shutdown: {json}");
+}
+
+#[test]
+fn a_corrupt_file_is_set_aside_under_a_name_no_other_file_has() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("chat_history.json"), "corrupt, second").expect("write");
+    // What earlier starts within the same seconds left: set-aside files of this second and the next few.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs();
+    let earlier: Vec<String> = (now..now + 5)
+        .flat_map(|secs| [format!("chat_history.json.corrupt-{secs}"), format!("chat_history.json.corrupt-{secs}-1")])
+        .collect();
+    for name in &earlier {
+        std::fs::write(dir.path().join(name), format!("corrupt, first: {name}")).expect("write");
+    }
+
+    let server = TestServer::start_in(dir.path(), &[]);
+    let _ana = server.join("Ana"); // No "History:" lines: the room starts empty.
+    for name in &earlier {
+        let kept = std::fs::read_to_string(dir.path().join(name)).expect("an earlier set-aside file is still there");
+        assert_eq!(kept, format!("corrupt, first: {name}"), "{name} was overwritten");
+    }
+    let new: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("chat_history.json.corrupt-") && !earlier.contains(name))
+        .collect();
+    assert_eq!(new.len(), 1, "the corrupt file has a name of its own: {new:?}");
+    assert!(new[0].ends_with("-2"), "the first free name: {}", new[0]);
+    assert_eq!(std::fs::read_to_string(dir.path().join(&new[0])).expect("read"), "corrupt, second");
+    assert!(server.log().contains(&format!("moved it to {}", dir.path().join(&new[0]).display())), "{}", server.log());
 }
 
 /// Polls `check` until it returns something, for at most 10 s.

@@ -14,6 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::core::history::{History, HistoryFormatError, LoadedHistory};
 use crate::error::Context;
 
+/// Names a corrupt file may be set aside under for one second, `.corrupt-<secs>` then `.corrupt-<secs>-1`
+/// and so on, before start-up gives up.
+const ASIDE_NAME_ATTEMPTS: u32 = 1000;
+
 /// Fresh temporary names a save tries before giving up, when the ones it picks exist already (planted, or
 /// left by a crash of an earlier server with the same process id).
 const TEMP_NAME_ATTEMPTS: u64 = 16;
@@ -34,7 +38,8 @@ pub enum LoadOutcome {
 }
 
 /// Loads the history at `path`, keeping the newest `capacity` messages. An unparsable file is renamed to
-/// `<path>.corrupt-<unix_secs>` rather than ever being overwritten. Fails when the file exists but cannot be
+/// `<path>.corrupt-<unix_secs>` (or `...-<unix_secs>-<n>`, the first such name not taken) rather than ever
+/// being overwritten, and never over another file. Fails when the file exists but cannot be
 /// read or set aside, or is not a regular file: the server must not start and later replace someone's history.
 pub fn load(path: &Path, capacity: usize, unix_secs: i64) -> io::Result<(History, LoadOutcome)> {
     let Some(file) = open_regular(path)? else {
@@ -50,8 +55,7 @@ pub fn load(path: &Path, capacity: usize, unix_secs: i64) -> io::Result<(History
             Err(e).with_context(|| format!("cannot read history file {}", path.display()))
         }
         Err(parse_error) => {
-            let moved_to = aside_path(path, unix_secs);
-            fs::rename(path, &moved_to)
+            let moved_to = set_aside(path, unix_secs)
                 .with_context(|| format!("cannot set aside corrupt history file {}", path.display()))?;
             Ok((History::new(capacity), LoadOutcome::SetAside { moved_to, reason: parse_error.to_string() }))
         }
@@ -194,10 +198,65 @@ fn temp_path(path: &Path, number: u64) -> PathBuf {
     path.with_file_name(name)
 }
 
-fn aside_path(path: &Path, unix_secs: i64) -> PathBuf {
+/// Moves the file at `path` to the first free name of `<path>.corrupt-<unix_secs>`,
+/// `<path>.corrupt-<unix_secs>-1`, ... Two servers starting in the same second each get their own: the move
+/// itself refuses to replace anything, so even a race cannot lose one.
+fn set_aside(path: &Path, unix_secs: i64) -> io::Result<PathBuf> {
+    for attempt in 0..ASIDE_NAME_ATTEMPTS {
+        let moved_to = aside_path(path, unix_secs, attempt);
+        match rename_no_replace(path, &moved_to) {
+            Ok(()) => return Ok(moved_to),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("{ASIDE_NAME_ATTEMPTS} names for set-aside files of this second are taken"),
+    ))
+}
+
+fn aside_path(path: &Path, unix_secs: i64, attempt: u32) -> PathBuf {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(format!(".corrupt-{unix_secs}"));
+    if attempt > 0 {
+        name.push(format!("-{attempt}"));
+    }
     path.with_file_name(name)
+}
+
+/// Renames `from` to `to`, failing with `AlreadyExists` rather than replacing whatever is at `to`:
+/// `renameat2(RENAME_NOREPLACE)`, or, on a file system without it, a hard link (which never replaces) and then
+/// removing `from`.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let c_path = |p: &Path| {
+            CString::new(p.as_os_str().as_bytes()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+        };
+        let (from_c, to_c) = (c_path(from)?, c_path(to)?);
+        // SAFETY: both paths are NUL-terminated and outlive the call, which only reads them.
+        let renamed = unsafe {
+            libc::renameat2(libc::AT_FDCWD, from_c.as_ptr(), libc::AT_FDCWD, to_c.as_ptr(), libc::RENAME_NOREPLACE)
+        };
+        if renamed == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        // EINVAL: this file system does not offer RENAME_NOREPLACE; ENOSYS: nor does the kernel.
+        if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
+            return Err(e);
+        }
+    }
+    move_by_link(from, to)
+}
+
+/// Moves `from` to `to` by hard-linking it there, which never replaces anything, then removing `from`.
+fn move_by_link(from: &Path, to: &Path) -> io::Result<()> {
+    fs::hard_link(from, to)?;
+    fs::remove_file(from)
 }
 
 #[cfg(test)]
@@ -256,6 +315,41 @@ mod tests {
         assert_eq!(moved_to, dir.path().join("chat_history.json.corrupt-1234"));
         assert_eq!(fs::read(&moved_to).expect("aside copy"), b"{\"version\":1,\"messages\":[");
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_corrupt_file_is_never_set_aside_over_another() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("h.json");
+        for taken in ["h.json.corrupt-7", "h.json.corrupt-7-1"] {
+            fs::write(dir.path().join(taken), taken).expect("write");
+        }
+        fs::write(&path, b"[").expect("write");
+        let (_, outcome) = load(&path, 50, 7).expect("load");
+        let LoadOutcome::SetAside { moved_to, .. } = outcome else { panic!("expected set aside, got {outcome:?}") };
+        assert_eq!(moved_to, dir.path().join("h.json.corrupt-7-2"));
+        assert_eq!(fs::read(&moved_to).expect("aside copy"), b"[");
+        for taken in ["h.json.corrupt-7", "h.json.corrupt-7-1"] {
+            assert_eq!(fs::read_to_string(dir.path().join(taken)).expect("still there"), taken);
+        }
+    }
+
+    #[test]
+    fn both_ways_of_moving_refuse_to_replace() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (from, to, free) = (dir.path().join("from"), dir.path().join("to"), dir.path().join("free"));
+        fs::write(&from, "from").expect("write");
+        fs::write(&to, "to").expect("write");
+        for (way, move_file) in
+            [("rename", rename_no_replace as fn(&Path, &Path) -> io::Result<()>), ("link", move_by_link)]
+        {
+            assert_eq!(move_file(&from, &to).map_err(|e| e.kind()), Err(io::ErrorKind::AlreadyExists), "{way}");
+            assert_eq!(fs::read_to_string(&to).expect("to"), "to", "{way}");
+            move_file(&from, &free).expect("a free name");
+            assert_eq!(fs::read_to_string(&free).expect("moved"), "from", "{way}");
+            assert!(!from.exists(), "{way}");
+            fs::rename(&free, &from).expect("put back");
+        }
     }
 
     #[test]
