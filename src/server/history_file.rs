@@ -39,8 +39,8 @@ pub enum LoadOutcome {
 
 /// Loads the history at `path`, keeping the newest `capacity` messages. An unparsable file is renamed to
 /// `<path>.corrupt-<unix_secs>` (or `...-<unix_secs>-<n>`, the first such name not taken) rather than ever
-/// being overwritten, and never over another file. Fails when the file exists but cannot be
-/// read or set aside, or is not a regular file: the server must not start and later replace someone's history.
+/// being overwritten, and never over another file. Fails when the file exists but cannot be read or set aside,
+/// or is not a regular file: the server must not start and later replace someone's history.
 pub fn load(path: &Path, capacity: usize, unix_secs: i64) -> io::Result<(History, LoadOutcome)> {
     let Some(file) = open_regular(path)? else {
         return Ok((History::new(capacity), LoadOutcome::Missing));
