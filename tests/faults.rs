@@ -43,13 +43,16 @@ fn a_failing_save_is_logged_keeps_the_old_file_and_is_retried() {
     let path = server.history_path();
     let saved = wait_for(|| std::fs::read_to_string(&path).ok().filter(|t| t.contains("first")));
 
-    // A directory where the temporary file must go makes every save fail, even for root (for whom a
-    // read-only directory would not).
-    let blocker = path.with_file_name("chat_history.json.tmp");
-    std::fs::create_dir(&blocker).expect("create the blocking directory");
+    // Directories at every temporary name the server could pick next make every save fail, even for root
+    // (for whom a read-only directory would not).
+    let blockers: Vec<_> = (0..2000)
+        .map(|n| path.with_file_name(format!("chat_history.json.tmp-{}-{n}", server.pid())))
+        .filter(|name| std::fs::create_dir(name).is_ok())
+        .collect();
     ana.send("second");
     ana.expect_stamped("Ana: second");
     wait_for(|| server.log().contains("history not saved").then_some(()));
+    assert!(server.log().contains("; the previous file is intact; retrying in 1s"), "{}", server.log());
     assert_eq!(std::fs::read_to_string(&path).expect("old file"), saved, "the old file is whole");
     // The server keeps serving.
     let mut bea = server.connect();
@@ -60,8 +63,38 @@ fn a_failing_save_is_logged_keeps_the_old_file_and_is_retried() {
     bea.expect_stamped("Ana: second");
 
     // Once the fault is gone, the next interval's retry saves.
-    std::fs::remove_dir(&blocker).expect("remove the blocking directory");
+    for blocker in blockers {
+        std::fs::remove_dir(&blocker).expect("remove a blocking directory");
+    }
     wait_for(|| std::fs::read_to_string(&path).ok().filter(|t| t.contains("second")));
+}
+
+#[test]
+fn a_save_that_keeps_failing_is_retried_less_and_less_often_and_the_log_says_no_file_exists() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("create the history directory");
+    let history = data.join("chat_history.json");
+    let server = TestServer::start_in(dir.path(), &["--history-file", history.to_str().expect("UTF-8 path")]);
+    // Once started, the directory goes away: every save fails, and there is no file at all.
+    std::fs::remove_dir(&data).expect("remove the history directory");
+    let mut ana = server.join("Ana");
+    ana.send("hola");
+    ana.expect_stamped("Ana: hola");
+
+    // Saves are tried 1, 2, 4 and 8 s after the message; without backing off, 6 s would log 6 failures.
+    std::thread::sleep(Duration::from_secs(6));
+    let log = server.log();
+    let failures: Vec<&str> = log.lines().filter(|line| line.contains("history not saved")).collect();
+    assert_eq!(failures.len(), 3, "retried after 1 s, then 2 s, then 4 s: {log}");
+    for (line, delay) in failures.iter().zip(["1s", "2s", "4s"]) {
+        assert!(line.ends_with(&format!("; no history file exists yet; retrying in {delay}")), "{line}");
+    }
+
+    // The next retry, 4 s after the last, finds the directory back and saves.
+    std::fs::create_dir(&data).expect("recreate the history directory");
+    wait_for(|| std::fs::read_to_string(&history).ok().filter(|t| t.contains("hola")));
+    assert!(server.log().contains("history saved again, after 3 failed attempts"), "{}", server.log());
 }
 
 #[test]
@@ -107,6 +140,56 @@ fn sigterm_under_load_tells_every_client_saves_and_exits_zero_within_3_s() {
     }
     let json = std::fs::read_to_string(server.history_path()).expect("history saved at shutdown");
     assert!(json.contains("chatter"), "history holds the chatter");
+}
+
+#[test]
+fn sigterm_with_the_history_writer_stuck_exits_1_after_5_s_saying_the_history_was_not_saved() {
+    let mut server = TestServer::start(&["--save-interval", "3600"]);
+    let mut ana = server.join("Ana");
+    ana.send("never saved");
+    ana.expect_stamped("Ana: never saved");
+    // The writer thread stops as if its disk hung; the rest of the server runs on.
+    stop_thread(server.pid(), "history-writer");
+    let started = Instant::now();
+    let status = server.signal_and_wait(SIGTERM);
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(1), "an unsaved history is a failed exit; log: {}", server.log());
+    assert!(took < Duration::from_secs(7), "shutdown took {took:?}");
+    ana.expect("*** The server is shutting down");
+    let log = server.log();
+    assert!(log.contains("history not saved: the disk did not finish a save within 5s"), "{log}");
+    assert!(!server.history_path().exists(), "nothing was saved");
+}
+
+/// Stops the thread of process `pid` named `name` with ptrace, which, unlike SIGSTOP, stops only that thread.
+fn stop_thread(pid: i32, name: &str) {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("list the server's threads");
+    let tid: i32 = tasks
+        .filter_map(|task| task.ok())
+        .find(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim_end() == name))
+        .and_then(|task| task.file_name().to_str().and_then(|tid| tid.parse().ok()))
+        .unwrap_or_else(|| panic!("no thread named {name} in process {pid}"));
+    let null = std::ptr::null_mut::<libc::c_void>();
+    // SAFETY: ptrace and waitpid on a thread of the child this test started; no memory is shared.
+    unsafe {
+        assert_eq!(libc::ptrace(libc::PTRACE_SEIZE, tid, null, null), 0, "{}", std::io::Error::last_os_error());
+        assert_eq!(libc::ptrace(libc::PTRACE_INTERRUPT, tid, null, null), 0, "{}", std::io::Error::last_os_error());
+        let mut status = 0;
+        assert_eq!(libc::waitpid(tid, &mut status, libc::__WALL), tid, "{}", std::io::Error::last_os_error());
+        assert!(libc::WIFSTOPPED(status), "the thread stopped: status {status:#x}");
+    }
+    // A traced thread is reaped by its tracer (any thread of this process), and until it is, its process's exit
+    // is not reported. This thread reaps it when the process ends, never letting it run before.
+    std::thread::spawn(move || {
+        loop {
+            let mut status = 0;
+            // SAFETY: as above.
+            let waited = unsafe { libc::waitpid(tid, &mut status, libc::__WALL) };
+            if waited != tid || libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+                return;
+            }
+        }
+    });
 }
 
 /// Polls `check` until it returns something, for at most 10 s.

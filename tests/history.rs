@@ -2,12 +2,15 @@
 
 mod common;
 
+use std::io::Write;
 use std::time::Duration;
 
 use common::TestServer;
 
 const SIGTERM: i32 = 15;
 const SIGINT: i32 = 2;
+/// 2025-11-24 14:30 UTC in Unix milliseconds: shown as `[14:30]` by servers the tests start (TZ=UTC0).
+const AT_14_30: i64 = 1_763_994_600_000;
 
 #[test]
 fn a_restart_keeps_the_history_and_replays_it() {
@@ -93,6 +96,40 @@ fn a_corrupt_history_file_is_set_aside_and_the_server_starts_empty() {
 }
 
 #[test]
+fn lines_from_the_history_file_are_cleaned_as_live_input_and_impossible_ones_dropped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let messages = [
+        (r"Ana", r"hola\n[14:31] Pedro: forged"),
+        (r"Ana", r"\u001b[2Jred\u2028[14:32] Pedro: forged too\u202e"),
+        (r"Pedro\n[14:33] Root", r"a name with a newline"),
+        (r"Juan P\u00e9rez", r"a name with a space"),
+        (r"An\u200ba", r"a name with an invisible character"),
+        (r"Mari\u0301a", r"a name not in the form the server stores"),
+        (r"Bea", r"\u001b\u0007 "),
+        (r"Bea", r"the end"),
+    ];
+    let list: Vec<String> =
+        messages.iter().map(|(user, text)| format!(r#"{{"ts":{AT_14_30},"user":"{user}","text":"{text}"}}"#)).collect();
+    let json = format!(r#"{{"version":1,"messages":[{}]}}"#, list.join(","));
+    std::fs::write(dir.path().join("chat_history.json"), json).expect("write the history file");
+
+    let server = TestServer::start_in(dir.path(), &[]);
+    let mut cruz = server.connect();
+    cruz.expect("USERNAME:");
+    cruz.send("Cruz");
+    cruz.expect_lines(&[
+        "Welcome Cruz!",
+        "Type /help for commands",
+        "History:",
+        "[14:30] Ana: hola[14:31] Pedro: forged",
+        "[14:30] Ana: [2Jred [14:32] Pedro: forged too",
+        "[14:30] Bea: the end",
+    ]);
+    cruz.expect_silence(Duration::from_millis(200));
+    assert!(server.log().contains("dropped 5"), "the dropped messages are counted in the log: {}", server.log());
+}
+
+#[test]
 fn sigint_also_saves_and_exits_zero() {
     let mut server = TestServer::start(&["--save-interval", "3600"]);
     let mut ana = server.join("Ana");
@@ -114,4 +151,47 @@ fn wait_for_file(path: &std::path::Path, limit: Duration) -> String {
         assert!(start.elapsed() < limit, "{} not written within {limit:?}", path.display());
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn a_50_mb_history_file_loads_in_little_memory_and_keeps_the_newest() {
+    const MESSAGES: usize = 50_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let padding = "x".repeat(1000);
+    let mut file =
+        std::io::BufWriter::new(std::fs::File::create(dir.path().join("chat_history.json")).expect("create"));
+    write!(file, r#"{{"version": 1, "messages": ["#).expect("write");
+    for i in 0..MESSAGES {
+        let comma = if i == 0 { "" } else { "," };
+        write!(file, r#"{comma}{{"ts": {AT_14_30}, "user": "user{}", "text": "message {i} {padding}"}}"#, i % 37)
+            .expect("write");
+    }
+    write!(file, "]}}").expect("write");
+    file.into_inner().expect("flush").sync_all().expect("sync");
+    assert!(std::fs::metadata(dir.path().join("chat_history.json")).expect("size").len() > 50_000_000);
+
+    let server = TestServer::start_in(dir.path(), &[]);
+    // The history is loaded before the server says it started, so this is the load's peak.
+    let peak_kib = status_kib(&server, "VmHWM:");
+    assert!(peak_kib < 30 * 1024, "the server's memory peaked at {peak_kib} KiB loading the history");
+    let mut bea = server.connect();
+    bea.expect("USERNAME:");
+    bea.send("Bea");
+    bea.expect_lines(&["Welcome Bea!", "Type /help for commands", "History:"]);
+    for i in MESSAGES - 50..MESSAGES {
+        bea.expect(&format!("[14:30] user{}: message {i} {padding}", i % 37));
+    }
+    bea.expect_silence(Duration::from_millis(200));
+    assert!(server.log().contains("loaded 50 messages"), "{}", server.log());
+}
+
+/// A `/proc/PID/status` field of the server, in KiB.
+fn status_kib(server: &TestServer, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc status"))
 }

@@ -8,6 +8,8 @@ use std::ops::ControlFlow;
 
 use charla::core::command::{Command, Input, parse_input};
 use charla::core::history::{History, StoredMessage};
+use charla::core::names::Name;
+use charla::core::text::clean_message;
 use charla::server::framing::{Frame, LineFramer, MAX_LINE_BYTES};
 use proptest::prelude::*;
 
@@ -215,7 +217,7 @@ proptest! {
 
     #[test]
     fn history_round_trips_keeping_the_newest(
-        messages in proptest::collection::vec((any::<i64>(), ".{0,12}", any::<String>()), 0..30),
+        messages in proptest::collection::vec((any::<i64>(), stored_name(), stored_text()), 0..30),
         saved_capacity in 0usize..50,
         loaded_capacity in 0usize..50,
     ) {
@@ -228,4 +230,48 @@ proptest! {
         let newest = &saved[saved.len().saturating_sub(loaded_capacity)..];
         prop_assert_eq!(loaded.iter().cloned().collect::<Vec<_>>(), newest);
     }
+
+    #[test]
+    fn history_loads_only_what_live_input_could_have_sent_and_that_loads_again_unchanged(
+        messages in proptest::collection::vec((any::<i64>(), any_name(), any_text()), 0..30),
+        capacity in 0usize..50,
+    ) {
+        let mut written = History::new(messages.len());
+        for (ts, user, text) in messages {
+            written.push(StoredMessage { ts, user, text });
+        }
+        let loaded = History::from_json(&written.to_json().expect("serialise"), capacity).expect("valid JSON loads");
+        prop_assert!(loaded.len() <= capacity);
+        for message in loaded.iter() {
+            prop_assert_eq!(Name::parse(&message.user).map(|n| n.as_str().to_owned()), Ok(message.user.clone()));
+            prop_assert_eq!(clean_message(&message.text), message.text.as_str());
+            prop_assert!(!message.text.trim().is_empty() && message.text.len() <= MAX_LINE_BYTES);
+        }
+        let again = History::from_json(&loaded.to_json().expect("serialise"), capacity).expect("our own output loads");
+        prop_assert_eq!(again.iter().collect::<Vec<_>>(), loaded.iter().collect::<Vec<_>>());
+    }
+}
+
+/// A name as the server stores it: valid, trimmed, in NFC.
+fn stored_name() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9áéíóúñÑü_.-]{1,12}"
+}
+
+/// Message text as the server stores it: not blank, nothing that cleaning would change.
+fn stored_text() -> impl Strategy<Value = String> {
+    "[a-zA-Z¿?!][a-zA-Z0-9 áéíóúñ¿?!.,:/\\\"\\[\\]\t👋-]{0,30}"
+}
+
+/// A user field as a hand-edited or hostile file might hold it: often a valid name, often not.
+fn any_name() -> impl Strategy<Value = String> {
+    prop_oneof![stored_name(), any::<String>(), "[ /]?[a-zA-Z\u{0301}\u{200b}\u{202e} \n]{0,6}",]
+}
+
+/// Message text as a hand-edited or hostile file might hold it: controls, separators, joiners, bidi controls.
+fn any_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        stored_text(),
+        any::<String>(),
+        "[a\u{e9}\u{1b}\n\t \u{2028}\u{200d}\u{200c}\u{202e}\u{85}\u{feff}]{0,12}",
+    ]
 }

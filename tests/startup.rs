@@ -2,8 +2,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::TestServer;
 
@@ -78,4 +80,89 @@ fn an_address_in_use_fails_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("cannot listen on {addr}")), "{stderr}");
     assert!(stderr.contains("Address already in use"), "{stderr}");
+}
+
+#[test]
+fn a_history_path_that_is_a_symbolic_link_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = dir.path().join("real.json");
+    let history = r#"{"version":1,"messages":[{"ts":1,"user":"Ana","text":"hola"}]}"#;
+    std::fs::write(&target, history).expect("write the target");
+    let link = dir.path().join("h.json");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let stderr = refused_start(&link);
+    assert!(
+        stderr.contains(&format!(
+            "cannot use history file {}: it is a symbolic link, not a regular file",
+            link.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_link(&link).expect("still a link"), target);
+    assert_eq!(std::fs::read_to_string(&target).expect("target"), history);
+}
+
+#[test]
+fn a_history_path_that_is_a_fifo_or_a_directory_is_refused_without_waiting() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("fifo.json");
+    let name = std::ffi::CString::new(fifo.to_str().expect("UTF-8 temp path")).expect("no NUL");
+    // SAFETY: mkfifo reads a NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o644) }, 0, "mkfifo: {}", std::io::Error::last_os_error());
+    let directory = dir.path().join("dir.json");
+    std::fs::create_dir(&directory).expect("mkdir");
+    for (path, what) in [(&fifo, "a FIFO"), (&directory, "a directory")] {
+        let stderr = refused_start(path);
+        let expected = format!("cannot use history file {}: it is {what}, not a regular file", path.display());
+        assert!(stderr.contains(&expected), "{stderr}");
+    }
+}
+
+#[test]
+fn a_history_directory_that_cannot_be_written_is_found_at_start_up() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("missing");
+    let stderr = refused_start(&missing.join("h.json"));
+    let expected =
+        format!("cannot write the history file's directory {}: No such file or directory", missing.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+
+    // Root may write anywhere, but not inside a regular file.
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").expect("write");
+    let stderr = refused_start(&file.join("h.json"));
+    let expected = format!("cannot write the history file's directory {}: Not a directory", file.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    let names: Vec<_> = std::fs::read_dir(dir.path()).expect("list").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(names, ["file"], "nothing is left behind");
+}
+
+/// Starts the server on `history`, expecting it to refuse at once: exit status 1 within 10 s. Returns its
+/// stderr.
+fn refused_start(history: &Path) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_charla-server"))
+        .args(["--listen", "127.0.0.1:0", "--history-file"])
+        .arg(history)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start charla-server");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll the server") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server still runs after 10 s with history file {}", history.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().expect("piped stderr").read_to_string(&mut stderr).expect("read stderr");
+    assert_eq!(status.code(), Some(1), "exit status; stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line says why: {stderr}");
+    stderr
 }

@@ -373,19 +373,26 @@ impl Server {
         log::info!("stopped; {} connections closed", self.conns.len());
         let Server { saver, chat, .. } = self;
         if !saver.finish(chat.history()) {
-            return Err(io::Error::other("history could not be saved at shutdown; the previous file is intact"));
+            return Err(io::Error::other("history could not be saved at shutdown"));
         }
         Ok(())
     }
 }
 
 fn load_history(config: &ServerConfig) -> io::Result<History> {
+    history_file::check_writable(&config.history_file)?;
     let unix_secs = clock::unix_ms(std::time::SystemTime::now()) / 1000;
     let (history, outcome) = history_file::load(&config.history_file, config.chat.history_size, unix_secs)?;
     let path = config.history_file.display();
     match outcome {
         history_file::LoadOutcome::Missing => log::info!("no history at {path} yet; starting empty"),
-        history_file::LoadOutcome::Loaded { messages } => log::info!("loaded {messages} messages from {path}"),
+        history_file::LoadOutcome::Loaded { messages, dropped: 0 } => {
+            log::info!("loaded {messages} messages from {path}")
+        }
+        history_file::LoadOutcome::Loaded { messages, dropped } => log::warn!(
+            "loaded {messages} messages from {path}; dropped {dropped} that no user could have sent (an invalid \
+             name, or text blank or too long once cleaned)"
+        ),
         history_file::LoadOutcome::SetAside { moved_to, reason } => log::warn!(
             "history file {path} is unreadable ({reason}); moved it to {} and starting empty",
             moved_to.display()

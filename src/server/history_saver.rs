@@ -1,19 +1,29 @@
 //! When and where history is saved: at most once per interval while it changes, with the disk work (write,
-//! fsync, rename, fsync) on a background thread so a slow disk never stalls the event loop, and a retry at the
-//! next interval after a failure.
+//! fsync, rename, fsync) on a background thread so a slow disk never stalls the event loop. After a failure the
+//! save is retried one interval later, then after twice as long each time up to [`MAX_RETRY_DELAY`], so a disk
+//! that stays full or read-only costs one log line a minute, not one a second.
 //!
 //! The loop serialises the ring (about a millisecond for 10,000 messages) and hands the bytes over; the thread
-//! wakes the loop through a `mio::Waker` when it is done. Only one save is in flight at a time.
+//! wakes the loop through a `mio::Waker` when it is done. Only one save is in flight at a time. At shutdown the
+//! loop waits for the writer, but not forever: a disk that hangs costs the unsaved messages, not the exit.
 
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::core::history::History;
 use crate::server::history_file;
+
+/// The longest wait between retries of a save that keeps failing; the wait starts at the save interval and
+/// doubles after each failure up to this (or stays at the interval, if that is longer).
+pub(crate) const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// How long shutdown waits for the history writer, for a save in flight and the final save together, before
+/// giving up on them and exiting with the history unsaved.
+pub(crate) const FINISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Job {
     revision: u64,
@@ -22,8 +32,14 @@ struct Job {
 
 struct Outcome {
     revision: u64,
-    result: io::Result<()>,
+    result: Result<(), SaveFailure>,
     took: Duration,
+}
+
+struct SaveFailure {
+    error: io::Error,
+    /// What is at the history path instead, for the log: the previous file, or that there is none.
+    on_disk: String,
 }
 
 pub(crate) struct HistorySaver {
@@ -33,6 +49,10 @@ pub(crate) struct HistorySaver {
     due: Option<Instant>,
     /// The revision being written by the thread, if any.
     in_flight: Option<u64>,
+    /// Saves that failed in a row; sets the wait before the next retry.
+    failures: u32,
+    /// Set by `finish`: a failed save is not retried, so the log must not say it will be.
+    finishing: bool,
     jobs: Option<SyncSender<Job>>,
     outcomes: Receiver<Outcome>,
     thread: Option<JoinHandle<()>>,
@@ -51,7 +71,8 @@ impl HistorySaver {
         let thread = std::thread::Builder::new().name("history-writer".to_owned()).spawn(move || {
             for job in job_queue {
                 let started = Instant::now();
-                let result = history_file::save(&path, &job.json);
+                let result = history_file::save(&path, &job.json)
+                    .map_err(|error| SaveFailure { error, on_disk: history_file::describe_on_disk(&path) });
                 let outcome = Outcome { revision: job.revision, result, took: started.elapsed() };
                 if outcome_sender.send(outcome).is_err() {
                     return;
@@ -65,6 +86,8 @@ impl HistorySaver {
             saved_revision,
             due: None,
             in_flight: None,
+            failures: 0,
+            finishing: false,
             jobs: Some(jobs),
             outcomes,
             thread: Some(thread),
@@ -93,14 +116,32 @@ impl HistorySaver {
         }
     }
 
-    /// Saves whatever is unsaved and waits for it: for shutdown. Returns whether history is on disk.
+    /// Saves whatever is unsaved and waits for it, for at most [`FINISH_TIMEOUT`]: for shutdown. Returns
+    /// whether history is on disk.
     pub(crate) fn finish(mut self, history: &History) -> bool {
-        self.wait_in_flight();
+        self.finishing = true;
+        let deadline = Instant::now() + FINISH_TIMEOUT;
+        if !self.wait_in_flight(deadline) {
+            return self.abandon_writer();
+        }
         if history.revision() != self.saved_revision {
             self.start_save(history, Instant::now());
-            self.wait_in_flight();
+            if !self.wait_in_flight(deadline) {
+                return self.abandon_writer();
+            }
         }
         history.revision() == self.saved_revision
+    }
+
+    /// The writer is stuck in a save (a hung disk, a stalled network file system): leave it behind rather than
+    /// join it, which would never return. It ends with the process.
+    fn abandon_writer(&mut self) -> bool {
+        log::error!(
+            "history not saved: the disk did not finish a save within {FINISH_TIMEOUT:?}; exiting without it, \
+             so messages since the last save are lost"
+        );
+        self.thread = None;
+        false
     }
 
     fn start_save(&mut self, history: &History, now: Instant) {
@@ -130,14 +171,17 @@ impl HistorySaver {
         }
     }
 
-    fn wait_in_flight(&mut self) {
+    /// Waits until `deadline` for the save in flight, if any. Returns false if it is still running then.
+    fn wait_in_flight(&mut self, deadline: Instant) -> bool {
         if self.in_flight.is_none() {
-            return;
+            return true;
         }
-        match self.outcomes.recv() {
+        match self.outcomes.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(outcome) => self.record(outcome, Instant::now()),
-            Err(_) => self.in_flight = None,
+            Err(RecvTimeoutError::Timeout) => return false,
+            Err(RecvTimeoutError::Disconnected) => self.in_flight = None,
         }
+        true
     }
 
     fn record(&mut self, outcome: Outcome, now: Instant) {
@@ -146,18 +190,34 @@ impl HistorySaver {
             Ok(()) => {
                 self.saved_revision = outcome.revision;
                 log::debug!("history saved in {:?}", outcome.took);
+                if self.failures > 0 {
+                    log::info!("history saved again, after {} failed attempts", self.failures);
+                    self.failures = 0;
+                }
             }
-            Err(e) => {
-                log::error!("history not saved: {e}; the previous file is intact, retrying in {:?}", self.interval);
-                self.due = Some(now + self.interval);
+            Err(SaveFailure { error, on_disk }) if self.finishing => {
+                log::error!("history not saved: {error}; {on_disk}");
+            }
+            Err(SaveFailure { error, on_disk }) => {
+                self.failures += 1;
+                let delay = self.retry_delay();
+                log::error!("history not saved: {error}; {on_disk}; retrying in {delay:?}");
+                self.due = Some(now + delay);
             }
         }
+    }
+
+    /// The wait before retrying after `self.failures` failed saves in a row: one interval, then doubling.
+    fn retry_delay(&self) -> Duration {
+        let doublings = self.failures.saturating_sub(1).min(16);
+        self.interval.saturating_mul(1 << doublings).min(MAX_RETRY_DELAY.max(self.interval))
     }
 }
 
 impl Drop for HistorySaver {
     fn drop(&mut self) {
-        // Closing the job channel ends the thread's loop once its current save, if any, is written.
+        // Closing the job channel ends the thread's loop once its current save, if any, is written. A writer
+        // left behind by `finish` is not here to join.
         self.jobs = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -208,7 +268,8 @@ mod tests {
     fn a_failed_save_is_retried_after_an_interval_and_finish_saves_the_rest() {
         let dir = tempfile::tempdir().expect("temp dir");
         let (mut saver, mut poll) = saver_in(dir.path());
-        std::fs::create_dir(dir.path().join("h.json.tmp")).expect("blocker");
+        // A file cannot be renamed over a directory, even by root.
+        std::fs::create_dir(dir.path().join("h.json")).expect("blocker");
         let mut history = History::new(10);
         history.push(StoredMessage { ts: 1, user: "Ana".into(), text: "hola".into(), action: false });
         let start = Instant::now();
@@ -217,8 +278,25 @@ mod tests {
         wait_for_outcome(&mut saver, &mut poll, start + Duration::from_secs(1));
         assert_eq!(saver.saved_revision, 0);
         assert_eq!(saver.next_deadline(), Some(start + Duration::from_secs(2)), "retried one interval later");
-        std::fs::remove_dir(dir.path().join("h.json.tmp")).expect("unblock");
+        std::fs::remove_dir(dir.path().join("h.json")).expect("unblock");
         assert!(saver.finish(&history), "the final save succeeds");
-        assert!(dir.path().join("h.json").exists());
+        assert!(dir.path().join("h.json").is_file());
+    }
+
+    #[test]
+    fn retries_back_off_from_one_interval_doubling_up_to_a_minute() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut saver, _poll) = saver_in(dir.path());
+        let delays: Vec<u64> = (1..=9)
+            .map(|failures| {
+                saver.failures = failures;
+                saver.retry_delay().as_secs()
+            })
+            .collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        saver.failures = u32::MAX;
+        assert_eq!(saver.retry_delay(), MAX_RETRY_DELAY);
+        saver.interval = Duration::from_secs(300);
+        assert_eq!(saver.retry_delay(), Duration::from_secs(300), "never sooner than the save interval");
     }
 }
