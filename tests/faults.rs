@@ -82,14 +82,19 @@ fn a_save_that_keeps_failing_is_retried_less_and_less_often_and_the_log_says_no_
     ana.send("hola");
     ana.expect_stamped("Ana: hola");
 
-    // Saves are tried 1, 2, 4 and 8 s after the message; without backing off, 6 s would log 6 failures.
-    std::thread::sleep(Duration::from_secs(6));
-    let log = server.log();
-    let failures: Vec<&str> = log.lines().filter(|line| line.contains("history not saved")).collect();
-    assert_eq!(failures.len(), 3, "retried after 1 s, then 2 s, then 4 s: {log}");
+    // Saves are tried 1, 2, 4 and 8 s after the message. The log says so, and its timestamps show the waits
+    // (without backing off, each failure would come one second after the last).
+    let failures: Vec<String> = wait_for(|| {
+        let log = server.log();
+        let failures: Vec<String> =
+            log.lines().filter(|line| line.contains("history not saved")).map(str::to_owned).collect();
+        (failures.len() >= 3).then_some(failures)
+    });
     for (line, delay) in failures.iter().zip(["1s", "2s", "4s"]) {
         assert!(line.ends_with(&format!("; no history file exists yet; retrying in {delay}")), "{line}");
     }
+    let at: Vec<f64> = failures.iter().take(3).map(|line| seconds_of_day(line)).collect();
+    assert!(at[1] - at[0] >= 0.9 && at[2] - at[1] >= 1.9, "waited 1 s then 2 s between tries: {failures:#?}");
 
     // The next retry, 4 s after the last, finds the directory back and saves.
     std::fs::create_dir(&data).expect("recreate the history directory");
@@ -163,12 +168,14 @@ fn sigterm_with_the_history_writer_stuck_exits_1_after_5_s_saying_the_history_wa
 
 /// Stops the thread of process `pid` named `name` with ptrace, which, unlike SIGSTOP, stops only that thread.
 fn stop_thread(pid: i32, name: &str) {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("list the server's threads");
-    let tid: i32 = tasks
-        .filter_map(|task| task.ok())
-        .find(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim_end() == name))
-        .and_then(|task| task.file_name().to_str().and_then(|tid| tid.parse().ok()))
-        .unwrap_or_else(|| panic!("no thread named {name} in process {pid}"));
+    // A new thread names itself once it first runs, which on a busy machine can be a while after it is made.
+    let tid: i32 = wait_for(|| {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("list the server's threads");
+        tasks
+            .filter_map(|task| task.ok())
+            .find(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim_end() == name))
+            .and_then(|task| task.file_name().to_str().and_then(|tid| tid.parse().ok()))
+    });
     let null = std::ptr::null_mut::<libc::c_void>();
     // SAFETY: ptrace and waitpid on a thread of the child this test started; no memory is shared.
     unsafe {
@@ -190,6 +197,13 @@ fn stop_thread(pid: i32, name: &str) {
             }
         }
     });
+}
+
+/// The time of day of a log line (`2026-11-24T19:30:05.123Z ...`), in seconds.
+fn seconds_of_day(line: &str) -> f64 {
+    let time = line.get(11..23).unwrap_or_else(|| panic!("a timestamped log line: {line}"));
+    let parts: Vec<f64> = time.split(':').map(|p| p.parse().expect("a number")).collect();
+    parts[0] * 3600.0 + parts[1] * 60.0 + parts[2]
 }
 
 /// Polls `check` until it returns something, for at most 10 s.

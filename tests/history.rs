@@ -50,8 +50,8 @@ fn the_saved_file_has_the_documented_format_and_no_whispers() {
     // Saved within one save interval (1 s by default).
     let json = wait_for_file(&server.history_path(), Duration::from_secs(5));
     let value: serde_json::Value = serde_json::from_str(&json).expect("history is JSON");
-    assert_eq!(value["version"], 1);
-    let messages = value["messages"].as_array().expect("messages array");
+    assert_eq!(value["version"], 2);
+    let messages = value["rooms"]["general"].as_array().expect("the lobby's messages array");
     assert_eq!(messages.len(), 1, "only the public message is stored: {json}");
     assert_eq!(messages[0]["user"], "Ana");
     assert_eq!(messages[0]["text"], "hola \"todos\"");
@@ -194,4 +194,50 @@ fn status_kib(server: &TestServer, field: &str) -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{field} in /proc status"))
+}
+
+#[test]
+fn a_version_1_file_loads_as_the_lobby_and_is_written_back_as_version_2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("chat_history.json");
+    std::fs::write(
+        &path,
+        br#"{"version":1,"messages":[{"ts":1763994600000,"user":"Mar\u00eda","text":"Hola a todos"}]}"#,
+    )
+    .expect("write a version 1 file");
+    let mut server = TestServer::start_in(dir.path(), &["--lang", "es"]);
+    let mut juan = server.connect();
+    juan.expect("USUARIO:");
+    juan.send("Juan");
+    juan.expect_lines(&["Bienvenido Juan!", "Escribe /help para comandos", "Historial:"]);
+    let replayed = juan.read_line().expect("the old message");
+    assert!(replayed.ends_with("] María: Hola a todos"), "{replayed}");
+    juan.send("/join cocina");
+    juan.expect("Ahora estás en #cocina");
+    juan.send("sopa");
+    juan.expect_stamped("Juan: sopa");
+    assert!(server.signal_and_wait(libc::SIGTERM).success());
+    let value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("saved")).expect("history is JSON");
+    assert_eq!(value["version"], 2);
+    assert_eq!(value["rooms"]["general"][0]["text"], "Hola a todos");
+    assert_eq!(value["rooms"]["cocina"][0]["text"], "sopa");
+}
+
+#[test]
+fn a_file_from_a_newer_server_stops_start_up_and_is_left_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("chat_history.json");
+    let newer = br#"{"version":3,"rooms":{"general":[]},"topics":{}}"#;
+    std::fs::write(&path, newer).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_charla-server"))
+        .args(["--listen", "127.0.0.1:0", "--history-file"])
+        .arg(&path)
+        .output()
+        .expect("run charla-server");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is from a newer charla-server"), "{stderr}");
+    assert_eq!(std::fs::read(&path).expect("still there"), newer);
+    assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1, "nothing set aside or written");
 }

@@ -238,7 +238,7 @@ proptest! {
     ) {
         let mut written = History::new(messages.len());
         for (ts, user, text) in messages {
-            written.push(StoredMessage { ts, user, text });
+            written.push(StoredMessage { ts, user, text, action: false });
         }
         let loaded = History::from_json(&written.to_json().expect("serialise"), capacity).expect("valid JSON loads");
         prop_assert!(loaded.len() <= capacity);
@@ -254,7 +254,8 @@ proptest! {
 
 /// A name as the server stores it: valid, trimmed, in NFC.
 fn stored_name() -> impl Strategy<Value = String> {
-    "[a-zA-Z0-9áéíóúñÑü_.-]{1,12}"
+    // A valid name: a letter first (none of the reserved names starts with u), single separators between.
+    "u([a-zA-Z0-9áéíóúñÑü]{1,4}[_.-]?){0,2}[a-z0-9]"
 }
 
 /// Message text as the server stores it: not blank, nothing that cleaning would change.

@@ -67,7 +67,6 @@ fn leaving_falls_back_to_another_room_and_an_empty_room_disappears() {
 }
 
 #[test]
-#[ignore = "the history file's version 2, with every room, is the next step"]
 fn joining_a_room_replays_its_history_and_it_survives_a_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     {

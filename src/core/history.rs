@@ -1,4 +1,8 @@
-//! The history ring: the last N public messages, and their JSON form on disk.
+//! The history rings: the last N public messages of each room, and their JSON form on disk.
+//!
+//! The file is `{"version": 2, "rooms": {"general": [message, ..], "cocina": [..]}}`. A version 1 file,
+//! `{"version": 1, "messages": [..]}` from before rooms, reads as `general`'s history; a newer version is refused
+//! (the server must not overwrite what a newer server wrote).
 //!
 //! Plain data and codec only; writing the file safely is the server's job (`server::history_file`). What is
 //! read from a file is cleaned as live input is, since anyone able to write the file could otherwise send
@@ -14,13 +18,16 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::core::chat::MAX_LINE_BYTES;
 use crate::core::names::Name;
+use crate::core::rooms::{LOBBY, RoomName};
 use crate::core::text::clean_message;
 
 /// The default number of public messages kept and replayed to users who join.
 pub const DEFAULT_HISTORY_SIZE: usize = 50;
 
-/// The version written to, and required in, the history file.
-const FORMAT_VERSION: u32 = 1;
+/// The version written to the history file: every room's history.
+pub const FORMAT_VERSION: u32 = 2;
+/// The version before rooms: one list of messages, read as the lobby's.
+const SINGLE_ROOM_VERSION: u32 = 1;
 
 /// One public message as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,18 +54,22 @@ pub struct History {
     revision: u64,
 }
 
-#[derive(Serialize)]
-struct FileRef<'a> {
-    version: u32,
-    messages: &'a VecDeque<StoredMessage>,
+/// A history file as read: each room's newest messages, and how many messages were dropped on the way.
+#[derive(Debug)]
+pub struct LoadedRooms {
+    /// Rooms in the order the file lists them, each name valid and different (without regard to case).
+    pub rooms: Vec<(RoomName, History)>,
+    /// Messages live input could never have produced (a user that is not a valid name in its canonical form,
+    /// text that is blank or over [`MAX_LINE_BYTES`] once cleaned), and those of rooms whose name is not valid
+    /// or appears twice.
+    pub dropped: usize,
 }
 
-/// A history file as read: the newest messages, and how many messages were dropped on the way.
+/// A history file as read, for one room (the lobby): its newest messages, and how many were dropped.
 #[derive(Debug)]
 pub struct LoadedHistory {
     pub history: History,
-    /// Messages live input could never have produced: a user that is not a valid name in its canonical form,
-    /// or text that is blank or over [`MAX_LINE_BYTES`] once cleaned.
+    /// See [`LoadedRooms::dropped`]; other rooms' messages are not counted.
     pub dropped: usize,
 }
 
@@ -76,7 +87,10 @@ impl std::fmt::Display for HistoryFormatError {
         match self {
             HistoryFormatError::Json(e) => write!(f, "not valid history JSON: {e}"),
             HistoryFormatError::UnsupportedVersion(v) => {
-                write!(f, "history format version {v} is not supported (expected {FORMAT_VERSION})")
+                write!(
+                    f,
+                    "history format version {v} is not supported (expected {SINGLE_ROOM_VERSION} or {FORMAT_VERSION})"
+                )
             }
             HistoryFormatError::Read(e) => write!(f, "cannot read it: {e}"),
         }
@@ -85,6 +99,41 @@ impl std::fmt::Display for HistoryFormatError {
 
 impl std::error::Error for HistoryFormatError {}
 
+impl HistoryFormatError {
+    /// Whether the file says it is of a version newer than this server's: written by a newer server, so it must
+    /// be left as it is, neither used nor set aside.
+    pub fn is_from_a_newer_version(&self) -> bool {
+        matches!(self, HistoryFormatError::UnsupportedVersion(v) if *v > FORMAT_VERSION)
+    }
+}
+
+/// Every room's history in the file form, rooms without messages left out.
+pub fn rooms_to_json<'a>(
+    rooms: impl IntoIterator<Item = (&'a str, &'a History)>,
+) -> Result<Vec<u8>, serde_json::Error> {
+    #[derive(Serialize)]
+    struct FileRef<'a> {
+        version: u32,
+        rooms: RoomsRef<'a>,
+    }
+    struct RoomsRef<'a>(Vec<(&'a str, &'a VecDeque<StoredMessage>)>);
+    impl Serialize for RoomsRef<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_map(self.0.iter().map(|(name, messages)| (name, messages)))
+        }
+    }
+    let rooms = rooms.into_iter().filter(|(_, history)| !history.is_empty()).map(|(name, h)| (name, &h.messages));
+    serde_json::to_vec(&FileRef { version: FORMAT_VERSION, rooms: RoomsRef(rooms.collect()) })
+}
+
+/// Reads the file form from `reader` as it arrives, keeping each room's newest `capacity` messages: memory
+/// holds the histories and one message at a time, however large the file is. Buffer `reader`: it is read in
+/// small pieces. Each message is cleaned as a live one is; one that live input could not have produced is
+/// dropped and counted, as are the messages of a room whose name is not valid or was seen before.
+pub fn read_rooms_json(reader: impl io::Read, capacity: usize) -> Result<LoadedRooms, HistoryFormatError> {
+    read_file_form(serde_json::Deserializer::from_reader(reader), capacity)
+}
+
 impl History {
     pub fn new(capacity: usize) -> History {
         History { messages: VecDeque::with_capacity(capacity.min(1024)), capacity, revision: 0 }
@@ -92,6 +141,14 @@ impl History {
 
     /// Appends a message, dropping the oldest one when full.
     pub fn push(&mut self, message: StoredMessage) {
+        if self.capacity > 0 {
+            self.restore(message);
+            self.revision += 1;
+        }
+    }
+
+    /// Appends a message read from the file: like [`History::push`], but not a change to save.
+    fn restore(&mut self, message: StoredMessage) {
         if self.capacity == 0 {
             return;
         }
@@ -99,7 +156,6 @@ impl History {
             self.messages.pop_front();
         }
         self.messages.push_back(message);
-        self.revision += 1;
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &StoredMessage> + ExactSizeIterator {
@@ -118,43 +174,42 @@ impl History {
         self.revision
     }
 
-    /// The file form: `{"version": 1, "messages": [{"ts": .., "user": .., "text": ..}, ..]}`. An error here
-    /// (which plain strings and integers should never cause) is returned, never turned into an empty file.
+    /// The file form, as the lobby's history: `{"version": 2, "rooms": {"general": [{"ts": .., "user": ..,
+    /// "text": ..}, ..]}}`. An error here (which plain strings and integers should never cause) is returned,
+    /// never turned into an empty file.
     pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let file = FileRef { version: FORMAT_VERSION, messages: &self.messages };
-        serde_json::to_vec(&file)
+        rooms_to_json([(LOBBY, self)])
     }
 
-    /// Reads the file form, keeping the newest `capacity` messages that live input could have produced
-    /// (see [`History::read_json`]).
+    /// Reads the file form's lobby, keeping its newest `capacity` messages that live input could have produced
+    /// (see [`read_rooms_json`]).
     pub fn from_json(bytes: &[u8], capacity: usize) -> Result<History, HistoryFormatError> {
-        read_file_form(serde_json::Deserializer::from_slice(bytes), capacity).map(|loaded| loaded.history)
+        History::read_json(bytes, capacity).map(|loaded| loaded.history)
     }
 
-    /// Reads the file form from `reader` as it arrives, keeping the newest `capacity` messages: memory holds
-    /// the history and one message at a time, however large the file is. Buffer `reader`: it is read in small
-    /// pieces. Each message is cleaned as a live one is; one that live input could not have produced is
-    /// dropped and counted.
+    /// Reads the file form's lobby from `reader` (see [`read_rooms_json`]).
     pub fn read_json(reader: impl io::Read, capacity: usize) -> Result<LoadedHistory, HistoryFormatError> {
-        read_file_form(serde_json::Deserializer::from_reader(reader), capacity)
+        let LoadedRooms { rooms, dropped } = read_rooms_json(reader, capacity)?;
+        let lobby = RoomName::lobby().key();
+        let history = rooms.into_iter().find(|(name, _)| name.key() == lobby).map(|(_, history)| history);
+        Ok(LoadedHistory { history: history.unwrap_or_else(|| History::new(capacity)), dropped })
     }
 }
 
 fn read_file_form<'de, R: serde_json::de::Read<'de>>(
     mut json: serde_json::Deserializer<R>,
     capacity: usize,
-) -> Result<LoadedHistory, HistoryFormatError> {
-    let mut loaded = LoadedHistory { history: History::new(capacity), dropped: 0 };
+) -> Result<LoadedRooms, HistoryFormatError> {
+    let mut loaded = LoadedRooms { rooms: Vec::new(), dropped: 0 };
     let mut version = None;
-    let parsed = FileSeed {
-        messages: MessagesSeed { kept: &mut loaded.history.messages, capacity, dropped: &mut loaded.dropped },
-        version: &mut version,
-    }
-    .deserialize(&mut json)
-    .and_then(|()| json.end());
+    let parsed = FileSeed { loaded: &mut loaded, capacity, version: &mut version }
+        .deserialize(&mut json)
+        .and_then(|()| json.end());
     // A version seen before the error explains it: a newer format need not parse as this one.
     match (parsed, version) {
-        (_, Some(v)) if v != FORMAT_VERSION => Err(HistoryFormatError::UnsupportedVersion(v)),
+        (_, Some(v)) if v != FORMAT_VERSION && v != SINGLE_ROOM_VERSION => {
+            Err(HistoryFormatError::UnsupportedVersion(v))
+        }
         (Err(e), _) if e.is_io() => Err(HistoryFormatError::Read(e.into())),
         (Err(e), _) => Err(HistoryFormatError::Json(e)),
         (Ok(()), _) => Ok(loaded),
@@ -189,9 +244,11 @@ fn clean_until_stable(mut text: String) -> String {
     }
 }
 
-/// The top-level object, `{"version": .., "messages": [..]}`, in any key order; other keys are ignored.
+/// The top-level object, `{"version": 2, "rooms": {..}}` or `{"version": 1, "messages": [..]}`, in any key
+/// order; other keys are ignored.
 struct FileSeed<'a> {
-    messages: MessagesSeed<'a>,
+    loaded: &'a mut LoadedRooms,
+    capacity: usize,
     version: &'a mut Option<u32>,
 }
 
@@ -207,11 +264,11 @@ impl<'de> Visitor<'de> for FileSeed<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a history object with \"version\" and \"messages\"")
+        f.write_str("a history object with \"version\" and \"rooms\" (or \"messages\")")
     }
 
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-        let mut seen_messages = false;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let (mut seen_rooms, mut seen_messages) = (false, false);
         while let Some(key) = map.next_key::<FileKey>()? {
             match key {
                 FileKey::Version => {
@@ -220,30 +277,36 @@ impl<'de> Visitor<'de> for FileSeed<'_> {
                     }
                     let version = map.next_value::<u32>()?;
                     *self.version = Some(version);
-                    if version != FORMAT_VERSION {
+                    if version != FORMAT_VERSION && version != SINGLE_ROOM_VERSION {
                         // Stop here: the rest is another format's, and may be large.
                         return Err(de::Error::custom(format_args!("unsupported version {version}")));
                     }
                 }
-                FileKey::Messages => {
-                    if seen_messages {
-                        return Err(de::Error::duplicate_field("messages"));
-                    }
-                    seen_messages = true;
-                    map.next_value_seed(self.messages.reborrow())?;
+                FileKey::Rooms if !seen_rooms => {
+                    seen_rooms = true;
+                    map.next_value_seed(RoomsSeed { loaded: &mut *self.loaded, capacity: self.capacity })?;
                 }
+                FileKey::Messages if !seen_messages => {
+                    // Version 1: the messages of the one room there was, the lobby.
+                    seen_messages = true;
+                    let mut history = History::new(self.capacity);
+                    let seed = MessagesSeed::keeping(&mut history, &mut self.loaded.dropped);
+                    map.next_value_seed(seed)?;
+                    add_room(self.loaded, RoomName::lobby(), history);
+                }
+                FileKey::Rooms => return Err(de::Error::duplicate_field("rooms")),
+                FileKey::Messages => return Err(de::Error::duplicate_field("messages")),
                 FileKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        if self.version.is_none() {
-            return Err(de::Error::missing_field("version"));
+        match *self.version {
+            None => Err(de::Error::missing_field("version")),
+            Some(FORMAT_VERSION) if !seen_rooms => Err(de::Error::missing_field("rooms")),
+            Some(SINGLE_ROOM_VERSION) if !seen_messages => Err(de::Error::missing_field("messages")),
+            Some(_) => Ok(()),
         }
-        if !seen_messages {
-            return Err(de::Error::missing_field("messages"));
-        }
-        Ok(())
     }
 }
 
@@ -251,21 +314,74 @@ impl<'de> Visitor<'de> for FileSeed<'_> {
 #[serde(field_identifier, rename_all = "lowercase")]
 enum FileKey {
     Version,
+    Rooms,
     Messages,
     #[serde(other)]
     Other,
 }
 
-/// The `messages` array, read one message at a time into a ring of the newest `capacity` clean ones.
-struct MessagesSeed<'a> {
-    kept: &'a mut VecDeque<StoredMessage>,
+/// Adds a room's history, unless a room of that name (without regard to case) is there already: then its
+/// messages count as dropped.
+fn add_room(loaded: &mut LoadedRooms, name: RoomName, history: History) {
+    let key = name.key();
+    if loaded.rooms.iter().any(|(other, _)| other.key() == key) {
+        loaded.dropped += history.len();
+    } else {
+        loaded.rooms.push((name, history));
+    }
+}
+
+/// The `rooms` object: room name to its array of messages.
+struct RoomsSeed<'a> {
+    loaded: &'a mut LoadedRooms,
     capacity: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for RoomsSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RoomsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of rooms, each an array of messages")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(name) = map.next_key::<String>()? {
+            let mut history = History::new(self.capacity);
+            match RoomName::parse(&name).ok().filter(|room| room.as_str() == name) {
+                Some(room) => {
+                    map.next_value_seed(MessagesSeed::keeping(&mut history, &mut self.loaded.dropped))?;
+                    add_room(self.loaded, room, history);
+                }
+                // A room name no user could have given (or not as the server writes it): its messages go.
+                None => map.next_value_seed(MessagesSeed::dropping_all(&mut self.loaded.dropped))?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One array of messages, read one message at a time into a ring of the newest clean ones (or all counted as
+/// dropped).
+struct MessagesSeed<'a> {
+    kept: Option<&'a mut History>,
     dropped: &'a mut usize,
 }
 
-impl MessagesSeed<'_> {
-    fn reborrow(&mut self) -> MessagesSeed<'_> {
-        MessagesSeed { kept: &mut *self.kept, capacity: self.capacity, dropped: &mut *self.dropped }
+impl<'a> MessagesSeed<'a> {
+    fn keeping(history: &'a mut History, dropped: &'a mut usize) -> MessagesSeed<'a> {
+        MessagesSeed { kept: Some(history), dropped }
+    }
+
+    fn dropping_all(dropped: &'a mut usize) -> MessagesSeed<'a> {
+        MessagesSeed { kept: None, dropped }
     }
 }
 
@@ -284,19 +400,12 @@ impl<'de> Visitor<'de> for MessagesSeed<'_> {
         f.write_str("an array of messages")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         while let Some(message) = seq.next_element::<StoredMessage>()? {
-            let Some(message) = cleaned(message) else {
-                *self.dropped += 1;
-                continue;
-            };
-            if self.capacity == 0 {
-                continue;
+            match (cleaned(message), self.kept.as_deref_mut()) {
+                (Some(message), Some(history)) => history.restore(message),
+                _ => *self.dropped += 1,
             }
-            if self.kept.len() == self.capacity {
-                self.kept.pop_front();
-            }
-            self.kept.push_back(message);
         }
         Ok(())
     }
@@ -336,7 +445,11 @@ mod tests {
             history.push(message(i));
         }
         let json = history.to_json().expect("serialise");
-        assert!(json.starts_with(br#"{"version":1,"messages":[{"ts":1700000000000,"user":"user0","text":"text 0"}"#));
+        assert!(
+            json.starts_with(
+                br#"{"version":2,"rooms":{"general":[{"ts":1700000000000,"user":"user0","text":"text 0"}"#
+            )
+        );
         let loaded = History::from_json(&json, 2).expect("own output parses");
         assert_eq!(loaded.iter().cloned().collect::<Vec<_>>(), vec![message(2), message(3)]);
     }
@@ -345,9 +458,43 @@ mod tests {
     fn rejects_garbage_and_other_versions() {
         assert!(matches!(History::from_json(b"{not json", 5), Err(HistoryFormatError::Json(_))));
         assert!(matches!(
-            History::from_json(br#"{"version":2,"messages":[]}"#, 5),
-            Err(HistoryFormatError::UnsupportedVersion(2))
+            History::from_json(br#"{"version":3,"rooms":{}}"#, 5),
+            Err(HistoryFormatError::UnsupportedVersion(3))
         ));
+        assert!(matches!(History::from_json(br#"{"version":2,"messages":[]}"#, 5), Err(HistoryFormatError::Json(_))));
+    }
+
+    #[test]
+    fn every_room_round_trips_and_a_version_1_file_is_the_lobby() {
+        let mut lobby = History::new(10);
+        let mut kitchen = History::new(10);
+        lobby.push(message(1));
+        kitchen.push(message(2));
+        kitchen.push(StoredMessage { action: true, ..message(3) });
+        let json = rooms_to_json([("general", &lobby), ("cocina", &kitchen), ("vacía", &History::new(10))])
+            .expect("serialise");
+        let text = String::from_utf8(json.clone()).expect("UTF-8");
+        assert!(text.contains(r#""cocina":[{"ts":1700000000002,"user":"user2","text":"text 2"},{"ts":1700000000003,"user":"user3","text":"text 3","action":true}]"#), "{text}");
+        assert!(!text.contains("vac"), "a room without messages is not written: {text}");
+        let loaded = read_rooms_json(&json[..], 10).expect("own output");
+        let rooms: Vec<(&str, usize)> = loaded.rooms.iter().map(|(n, h)| (n.as_str(), h.len())).collect();
+        assert_eq!(rooms, [("general", 1), ("cocina", 2)]);
+        let v1 = br#"{"version":1,"messages":[{"ts":1,"user":"Ana","text":"hola"}]}"#;
+        let loaded = read_rooms_json(&v1[..], 10).expect("version 1");
+        assert_eq!(loaded.rooms.len(), 1);
+        assert_eq!(loaded.rooms[0].0.as_str(), "general");
+        assert_eq!(loaded.rooms[0].1.iter().next().map(|m| m.text.as_str()), Some("hola"));
+    }
+
+    #[test]
+    fn rooms_with_impossible_or_repeated_names_are_dropped_and_counted() {
+        let json = br##"{"version":2,"rooms":{"general":[{"ts":1,"user":"Ana","text":"a"}],
+            "a b":[{"ts":1,"user":"Ana","text":"b"},{"ts":2,"user":"Ana","text":"c"}],
+            "#cocina":[{"ts":1,"user":"Ana","text":"d"}],
+            "GENERAL":[{"ts":1,"user":"Ana","text":"e"}]}}"##;
+        let loaded = read_rooms_json(&json[..], 10).expect("valid JSON");
+        assert_eq!(loaded.rooms.len(), 1);
+        assert_eq!(loaded.dropped, 4);
     }
 
     #[test]
@@ -402,8 +549,10 @@ mod tests {
 
     #[test]
     fn stops_at_a_newer_version_even_if_the_rest_is_another_format() {
-        let json = br#"{"version":2,"messages":{"format":"new"}}"#;
-        assert!(matches!(History::read_json(&json[..], 5), Err(HistoryFormatError::UnsupportedVersion(2))));
+        let json = br#"{"version":3,"messages":{"format":"new"}}"#;
+        let got = History::read_json(&json[..], 5);
+        assert!(matches!(got, Err(HistoryFormatError::UnsupportedVersion(3))));
+        assert!(got.is_err_and(|e| e.is_from_a_newer_version()));
     }
 
     #[test]

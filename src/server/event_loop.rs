@@ -17,7 +17,6 @@ use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
 use crate::core::catalog::Text;
 use crate::core::chat::{Chat, Effect, Now};
-use crate::core::history::History;
 use crate::error::Context;
 use crate::server::clock;
 use crate::server::config::ServerConfig;
@@ -86,8 +85,7 @@ pub struct Server {
 impl Server {
     /// Loads history and binds the listening socket; nothing is served until [`Server::run`].
     pub fn bind(config: ServerConfig) -> io::Result<Server> {
-        let history = load_history(&config)?;
-        let saved_revision = history.revision();
+        let rooms = load_history(&config)?;
         let poll = Poll::new().context("cannot create the poll instance")?;
         let mut listener = listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -95,7 +93,7 @@ impl Server {
         poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
         let registry = poll.registry().try_clone()?;
         let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), SAVE_DONE)?);
-        let saver = HistorySaver::start(config.history_file.clone(), config.save_interval, saved_revision, waker)
+        let saver = HistorySaver::start(config.history_file.clone(), config.save_interval, 0, waker)
             .context("cannot start the history writer thread")?;
         let limits = ConnectionLimits {
             max_queue_bytes: config.max_queue_bytes,
@@ -108,7 +106,7 @@ impl Server {
             events: Events::with_capacity(EVENTS_PER_POLL),
             listener: Some(listener),
             signals,
-            chat: Chat::new(config.chat.clone(), clock::local_hour_minute, history),
+            chat: Chat::with_rooms(config.chat.clone(), clock::local_hour_minute, rooms),
             conns: Connections::new(registry, limits, per_ip),
             effects: Vec::new(),
             scratch: vec![0; READ_CHUNK_BYTES].into_boxed_slice(),
@@ -199,7 +197,7 @@ impl Server {
             self.accept_retry_at = None;
             self.accept_all(now);
         }
-        self.saver.tick(self.chat.history(), now.mono);
+        self.saver.tick(&self.chat, now.mono);
     }
 
     fn accept_all(&mut self, now: Now) {
@@ -372,26 +370,28 @@ impl Server {
         }
         log::info!("stopped; {} connections closed", self.conns.len());
         let Server { saver, chat, .. } = self;
-        if !saver.finish(chat.history()) {
+        if !saver.finish(&chat) {
             return Err(io::Error::other("history could not be saved at shutdown"));
         }
         Ok(())
     }
 }
 
-fn load_history(config: &ServerConfig) -> io::Result<History> {
+fn load_history(config: &ServerConfig) -> io::Result<history_file::Rooms> {
     history_file::check_writable(&config.history_file)?;
     let unix_secs = clock::unix_ms(std::time::SystemTime::now()) / 1000;
     let (history, outcome) = history_file::load(&config.history_file, config.chat.history_size, unix_secs)?;
     let path = config.history_file.display();
     match outcome {
         history_file::LoadOutcome::Missing => log::info!("no history at {path} yet; starting empty"),
-        history_file::LoadOutcome::Loaded { messages, dropped: 0 } => {
-            log::info!("loaded {messages} messages from {path}")
+        history_file::LoadOutcome::Loaded { messages, rooms, dropped: 0 } => {
+            log::info!("loaded {} in {} from {path}", count(messages, "message"), count(rooms, "room"))
         }
-        history_file::LoadOutcome::Loaded { messages, dropped } => log::warn!(
-            "loaded {messages} messages from {path}; dropped {dropped} that no user could have sent (an invalid \
-             name, or text blank or too long once cleaned)"
+        history_file::LoadOutcome::Loaded { messages, rooms, dropped } => log::warn!(
+            "loaded {} in {} from {path}; dropped {dropped} that no user could have sent (an invalid name or \
+             room name, or text blank or too long once cleaned)",
+            count(messages, "message"),
+            count(rooms, "room")
         ),
         history_file::LoadOutcome::SetAside { moved_to, reason } => log::warn!(
             "history file {path} is unreadable ({reason}); moved it to {} and starting empty",
@@ -399,6 +399,11 @@ fn load_history(config: &ServerConfig) -> io::Result<History> {
         ),
     }
     Ok(history)
+}
+
+/// `1 message`, `2 messages`: a count for the log, in the number it needs.
+fn count(n: usize, thing: &str) -> String {
+    if n == 1 { format!("1 {thing}") } else { format!("{n} {thing}s") }
 }
 
 /// Tells a connection over a limit why it is refused, without waiting for it: a fresh socket's buffer has

@@ -11,7 +11,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::core::history::{History, HistoryFormatError, LoadedHistory};
+use crate::core::history::{History, HistoryFormatError, LoadedRooms, read_rooms_json};
+use crate::core::rooms::RoomName;
 use crate::error::Context;
 
 /// Names a corrupt file may be set aside under for one second, `.corrupt-<secs>` then `.corrupt-<secs>-1`
@@ -30,34 +31,47 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 pub enum LoadOutcome {
     /// No file yet: history starts empty and the first save creates it.
     Missing,
-    /// `messages` were kept; `dropped` were not, as live input could not have produced them (see
-    /// [`History::read_json`]).
-    Loaded { messages: usize, dropped: usize },
+    /// `messages` were kept in `rooms` rooms; `dropped` were not, as live input could not have produced them
+    /// (see [`read_rooms_json`]).
+    Loaded { messages: usize, rooms: usize, dropped: usize },
     /// The file could not be parsed; it was renamed to `moved_to` and history starts empty.
     SetAside { moved_to: PathBuf, reason: String },
 }
 
-/// Loads the history at `path`, keeping the newest `capacity` messages. An unparsable file is renamed to
+/// Every room's history, as the file holds it.
+pub type Rooms = Vec<(RoomName, History)>;
+
+/// Loads the history at `path`, keeping each room's newest `capacity` messages. An unparsable file is renamed to
 /// `<path>.corrupt-<unix_secs>` (or `...-<unix_secs>-<n>`, the first such name not taken) rather than ever
 /// being overwritten, and never over another file. Fails when the file exists but cannot be read or set aside,
-/// or is not a regular file: the server must not start and later replace someone's history.
-pub fn load(path: &Path, capacity: usize, unix_secs: i64) -> io::Result<(History, LoadOutcome)> {
+/// is not a regular file, or was written by a newer server (version 3 or later): the server must not start and
+/// later replace someone's history.
+pub fn load(path: &Path, capacity: usize, unix_secs: i64) -> io::Result<(Rooms, LoadOutcome)> {
     let Some(file) = open_regular(path)? else {
-        return Ok((History::new(capacity), LoadOutcome::Missing));
+        return Ok((Vec::new(), LoadOutcome::Missing));
     };
     // Streamed, so a huge file costs time, not memory: only the newest `capacity` messages are ever held.
-    match History::read_json(BufReader::new(file), capacity) {
-        Ok(LoadedHistory { history, dropped }) => {
-            let messages = history.len();
-            Ok((history, LoadOutcome::Loaded { messages, dropped }))
+    match read_rooms_json(BufReader::new(file), capacity) {
+        Ok(LoadedRooms { rooms, dropped }) => {
+            let messages = rooms.iter().map(|(_, history)| history.len()).sum();
+            let outcome = LoadOutcome::Loaded { messages, rooms: rooms.len(), dropped };
+            Ok((rooms, outcome))
         }
         Err(HistoryFormatError::Read(e)) => {
             Err(e).with_context(|| format!("cannot read history file {}", path.display()))
         }
+        Err(newer) if newer.is_from_a_newer_version() => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "history file {} is from a newer charla-server ({newer}); it is left as it is: upgrade \
+                 charla-server, or give another --history-file",
+                path.display()
+            ),
+        )),
         Err(parse_error) => {
             let moved_to = set_aside(path, unix_secs)
                 .with_context(|| format!("cannot set aside corrupt history file {}", path.display()))?;
-            Ok((History::new(capacity), LoadOutcome::SetAside { moved_to, reason: parse_error.to_string() }))
+            Ok((Vec::new(), LoadOutcome::SetAside { moved_to, reason: parse_error.to_string() }))
         }
     }
 }
@@ -272,8 +286,9 @@ mod tests {
         history.push(StoredMessage { ts: 1, user: "Ana".into(), text: "hola".into(), action: false });
         save(&path, &history.to_json().expect("serialise")).expect("save");
         let (loaded, outcome) = load(&path, 50, 0).expect("load");
-        assert!(matches!(outcome, LoadOutcome::Loaded { messages: 1, dropped: 0 }));
-        assert_eq!(loaded.iter().next().map(|m| m.text.as_str()), Some("hola"));
+        assert!(matches!(outcome, LoadOutcome::Loaded { messages: 1, rooms: 1, dropped: 0 }));
+        assert_eq!(loaded[0].0.as_str(), "general");
+        assert_eq!(loaded[0].1.iter().next().map(|m| m.text.as_str()), Some("hola"));
         let names: Vec<_> = fs::read_dir(dir.path()).expect("list").map(|e| e.expect("entry").file_name()).collect();
         assert_eq!(names, ["chat_history.json"], "no temporary file is left");
     }
@@ -294,6 +309,18 @@ mod tests {
         for name in &planted {
             assert_eq!(fs::read(name).expect("still there"), b"planted");
         }
+    }
+
+    #[test]
+    fn a_file_from_a_newer_server_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("chat_history.json");
+        let newer = br#"{"version":3,"rooms":{"general":[]}}"#;
+        fs::write(&path, newer).expect("write");
+        let e = load(&path, 50, 1234).expect_err("refused");
+        assert!(e.to_string().contains("from a newer charla-server"), "{e}");
+        assert_eq!(fs::read(&path).expect("still there"), newer);
+        assert_eq!(fs::read_dir(dir.path()).expect("list").count(), 1, "nothing set aside");
     }
 
     #[test]

@@ -14,7 +14,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::core::history::History;
+use crate::core::chat::Chat;
+use crate::core::history::{History, rooms_to_json};
 use crate::server::history_file;
 
 /// The longest wait between retries of a save that keeps failing; the wait starts at the save interval and
@@ -101,7 +102,7 @@ impl HistorySaver {
 
     /// Takes finished saves' outcomes, schedules a save one interval after an unsaved change, and starts it
     /// when that time comes.
-    pub(crate) fn tick(&mut self, history: &History, now: Instant) {
+    pub(crate) fn tick(&mut self, history: &impl SavedHistory, now: Instant) {
         self.take_outcomes(now);
         if history.revision() == self.saved_revision || self.in_flight.is_some() {
             return;
@@ -118,7 +119,7 @@ impl HistorySaver {
 
     /// Saves whatever is unsaved and waits for it, for at most [`FINISH_TIMEOUT`]: for shutdown. Returns
     /// whether history is on disk.
-    pub(crate) fn finish(mut self, history: &History) -> bool {
+    pub(crate) fn finish(mut self, history: &impl SavedHistory) -> bool {
         self.finishing = true;
         let deadline = Instant::now() + FINISH_TIMEOUT;
         if !self.wait_in_flight(deadline) {
@@ -144,7 +145,7 @@ impl HistorySaver {
         false
     }
 
-    fn start_save(&mut self, history: &History, now: Instant) {
+    fn start_save(&mut self, history: &impl SavedHistory, now: Instant) {
         let Some(jobs) = &self.jobs else { return };
         let json = match history.to_json() {
             Ok(json) => json,
@@ -211,6 +212,35 @@ impl HistorySaver {
     fn retry_delay(&self) -> Duration {
         let doublings = self.failures.saturating_sub(1).min(16);
         self.interval.saturating_mul(1 << doublings).min(MAX_RETRY_DELAY.max(self.interval))
+    }
+}
+
+/// What the saver writes: something that says when it changed, and how it reads as a file.
+pub(crate) trait SavedHistory {
+    /// Changes whenever what [`SavedHistory::to_json`] returns would.
+    fn revision(&self) -> u64;
+    fn to_json(&self) -> Result<Vec<u8>, serde_json::Error>;
+}
+
+/// The chat's every room.
+impl SavedHistory for Chat {
+    fn revision(&self) -> u64 {
+        self.history_revision()
+    }
+
+    fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        rooms_to_json(self.histories())
+    }
+}
+
+/// One ring, as the lobby's (the saver's own tests use it).
+impl SavedHistory for History {
+    fn revision(&self) -> u64 {
+        History::revision(self)
+    }
+
+    fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        History::to_json(self)
     }
 }
 
