@@ -636,6 +636,45 @@ fn a_scripted_session_shows_the_lines_of_rooms_exactly_as_the_server_sends_them(
     assert_eq!(juan.expect_exit().code(), Some(0));
 }
 
+#[test]
+fn in_a_terminal_the_prompt_is_the_current_room_and_follows_join_and_leave() {
+    // In Spanish, and without colour: the tag of another room's line is then shown exactly as received.
+    let server = TestServer::start(&[]);
+    let mut pedro = server.join("Pedro");
+    let mut ana = spawn_in_terminal_with(&server, &["--lang", "es", "--name", "Ana"], &[("NO_COLOR", "1")]);
+    see(&mut ana, "Bienvenido Ana!", "the welcome, uncoloured");
+    see(&mut ana, "#general> ", "the lobby is the first room");
+    pedro.expect("*** Ana joined the chat");
+
+    editor_ready(&mut ana);
+    type_keys(&mut ana, "/join cocina\r");
+    see(&mut ana, "Ahora estás en #cocina", "the server's answer");
+    see(&mut ana, "#cocina> ", "the prompt follows the room");
+    pedro.send("hola");
+    pedro.expect_stamped("Pedro: hola");
+    if let Err(e) = ana.exp_regex(r"#general \[\d\d:\d\d\] Pedro: hola") {
+        panic!("Pedro's line from #general, tagged as received: {e}");
+    }
+
+    editor_ready(&mut ana);
+    type_keys(&mut ana, "/leave\r");
+    see(&mut ana, "Has salido de #cocina; ahora estás en #general", "the server's answer");
+    see(&mut ana, "#general> ", "back in the lobby");
+
+    editor_ready(&mut ana);
+    type_keys(&mut ana, "/leave\r");
+    see(&mut ana, "Has salido de #general; no estás en ninguna sala", "the server's answer");
+    // In no room there is no room to show: the editor reads with an empty prompt.
+    type_keys(&mut ana, "~ready~");
+    let before = ana.exp_string("~ready~").expect("the editor echoes what is typed");
+    assert!(!before.contains("#general>") && !before.contains("#cocina>"), "a room prompt in {before:?}");
+
+    type_keys(&mut ana, "\x15");
+    ana.send_control('d').expect("Ctrl+D");
+    see(&mut ana, "Hasta pronto!", "goodbye");
+    assert_eq!(exit_code(&mut ana), 0);
+}
+
 /// How the client draws the `#room` tag of a line from a room that is not the current one.
 fn room_tag(room: &str) -> String {
     format!("\x1b[{}m#{room}\x1b[0m", colour_of(room))
