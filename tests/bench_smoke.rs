@@ -1,6 +1,7 @@
 //! CI smoke test for `charla-bench`: against a real server, a short fan-out and a small connect run finish on
 //! their own, and their JSON reports say every message reached every client; the same holds against the
-//! tool's own `floor-server`.
+//! tool's own `floor-server`. With `--rooms`, the clients are in their rooms on the server, and every message
+//! reaches its own room's clients and no one else.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use common::{TestClient, TestServer};
 use serde_json::Value;
 
 /// The longest one tool run may take before the test kills it and fails.
@@ -165,4 +166,76 @@ fn a_run_held_back_by_default_flood_control_says_so_and_names_the_flag() {
     let table = bench_output(&target, &args);
     let warning = table.lines().find(|line| line.trim_start().starts_with("warning")).unwrap_or_default();
     assert!(warning.contains("lines/s through: ") && warning.ends_with(FLOOD_WARNING), "{table}");
+}
+
+#[test]
+fn a_fanout_over_rooms_delivers_each_message_to_its_own_rooms_clients_only() {
+    let server = TestServer::start(&["--flood-rate", "0"]);
+    // 12 clients, 3 in each of 4 rooms; 4 senders, one in each room.
+    let args = ["fanout", "--clients", "12", "--senders", "4", "--rooms", "4", "--closed-loop", "--duration", "1"];
+    let fanout =
+        bench(&server.addr.to_string(), &[&args[..], &["--drain-timeout", "3", "--login-timeout", "5"]].concat());
+    assert_eq!(count(&fanout, "/connect/in_room"), 12, "{fanout:#}");
+    assert_eq!(count(&fanout, "/connect/failed"), 0, "{fanout:#}");
+    let rooms = fanout.pointer("/rooms").and_then(Value::as_array).expect("a rooms array");
+    assert_eq!(rooms.len(), 4, "{fanout:#}");
+    let mut all_sent = 0;
+    for (k, room) in rooms.iter().enumerate() {
+        assert_eq!(room.pointer("/room").and_then(Value::as_str), Some(format!("bench-{k}").as_str()), "{room:#}");
+        assert_eq!(count(room, "/in_room"), 3, "{room:#}");
+        assert_eq!(count(room, "/senders"), 1, "{room:#}");
+        let sent = count(room, "/messages_sent");
+        assert!(sent > 0, "room {k} heard nothing: {room:#}");
+        // Charla echoes: each of the room's 3 clients, its sender too, gets each of its messages once.
+        assert_eq!(count(room, "/deliveries_expected"), 3 * sent, "{room:#}");
+        assert_eq!(count(room, "/deliveries_received"), 3 * sent, "{room:#}");
+        assert_eq!(count(room, "/lost"), 0, "{room:#}");
+        assert_eq!(count(room, "/reordered"), 0, "{room:#}");
+        assert!(room.pointer("/deliveries_per_second").and_then(Value::as_f64).is_some_and(|r| r > 0.0), "{room:#}");
+        all_sent += sent;
+    }
+    assert_eq!(count(&fanout, "/fanout/messages_sent"), all_sent, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/deliveries_received"), 3 * all_sent, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/lost"), 0, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/crossed_rooms"), 0, "{fanout:#}");
+    assert_eq!(count(&fanout, "/rooms_summary/count"), 4, "{fanout:#}");
+    assert!(fanout.pointer("/rooms_summary/deliveries_per_second/min").and_then(Value::as_f64).is_some(), "{fanout:#}");
+}
+
+/// The rooms `/rooms` lists, as its entry lines, read by `watcher` (skipping the join notices around them).
+fn rooms_seen_by(watcher: &mut TestClient) -> Vec<String> {
+    watcher.send("/rooms");
+    loop {
+        let line = watcher.read_line().expect("the server answers /rooms");
+        if let Some(count) = line.strip_prefix("Rooms (").and_then(|rest| rest.strip_suffix("):")) {
+            let count: usize = count.parse().expect("a room count");
+            return (0..count).map(|_| watcher.read_line().expect("a room entry")).collect();
+        }
+    }
+}
+
+#[test]
+fn a_connect_run_over_rooms_puts_each_client_in_its_room_on_the_server() {
+    let server = TestServer::start(&["--flood-rate", "0"]);
+    let mut watcher = server.join("Watcher");
+    let target = server.addr.to_string();
+    let run = std::thread::spawn(move || {
+        bench_output(&target, &["connect", "--clients", "30", "--rooms", "3", "--hold", "3", "--login-timeout", "5"])
+    });
+    // While the clients are held, the server itself says who is in which room.
+    let wanted = ["  #bench-0 (10)", "  #bench-1 (10)", "  #bench-2 (10)"];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = rooms_seen_by(&mut watcher);
+    while !wanted.iter().all(|room| seen.iter().any(|line| line == room)) {
+        assert!(Instant::now() < deadline, "the server never listed {wanted:?}; last: {seen:?}");
+        std::thread::sleep(Duration::from_millis(100));
+        seen = rooms_seen_by(&mut watcher);
+    }
+    let table = run.join().expect("the charla-bench thread");
+    assert!(table.lines().next().is_some_and(|title| title.contains(" · 30 clients · 3 rooms · ")), "{table}");
+    let row = |key: &str| table.lines().find(|line| line.trim_start().starts_with(key)).unwrap_or_default().to_owned();
+    assert!(row("clients in room").ends_with("30 of 30 (0 failed)"), "{table}");
+    for k in 0..3 {
+        assert!(row(&format!("#bench-{k} ")).ends_with(" 10 clients"), "{table}");
+    }
 }

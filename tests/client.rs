@@ -376,8 +376,14 @@ fn a_closed_output_pipe_ends_the_client_and_it_leaves_the_room() {
 
 /// The client in a pseudo-terminal, as a person runs it.
 fn spawn_in_terminal(server: &TestServer, args: &[&str]) -> PtySession {
+    spawn_in_terminal_with(server, args, &[])
+}
+
+/// The client in a pseudo-terminal, with the environment variables `env` (and without `NO_COLOR` unless given).
+fn spawn_in_terminal_with(server: &TestServer, args: &[&str], env: &[(&str, &str)]) -> PtySession {
     let mut command = Command::new(env!("CARGO_BIN_EXE_charla"));
     command.args(["--port", &server.addr.port().to_string()]).args(args).env("TERM", "xterm").env_remove("NO_COLOR");
+    command.envs(env.iter().copied());
     let options = Options::new().timeout_ms(Some(LINE_TIMEOUT.as_millis() as u64));
     spawn_with_options(command, options).expect("start charla in a pseudo-terminal")
 }
@@ -602,4 +608,109 @@ fn in_a_terminal_a_login_timeout_leaves_no_question_behind() {
         "the terminal got {transcript:?}"
     );
     assert_eq!(code, 1, "the server ended the session");
+}
+
+#[test]
+fn a_scripted_session_shows_the_lines_of_rooms_exactly_as_the_server_sends_them() {
+    let server = TestServer::start(&[]);
+    let mut pedro = server.join("Pedro");
+    let mut juan = Piped::start(&server, &["--lang", "en", "--name", "Juan"]);
+    juan.send("/join cocina");
+    juan.expect_lines(&["USERNAME:", "Welcome Juan!", "Type /help for commands", "Now in #cocina"]);
+    pedro.expect("*** Juan joined the chat");
+    // Pedro talks in #general, which is no longer Juan's current room: his lines come tagged, as they are.
+    pedro.send("hola");
+    pedro.expect_stamped("Pedro: hola");
+    pedro.send("/me waves");
+    pedro.expect_stamped("* Pedro waves");
+    for rest in ["Pedro: hola", "* Pedro waves"] {
+        let line = juan.read_line().unwrap_or_default();
+        let untagged = line.strip_prefix("#general ").unwrap_or_else(|| panic!("{line:?} has no #general tag"));
+        assert!(is_stamped(untagged, rest), "got {line:?}, expected #general [HH:MM] {rest}");
+    }
+    juan.send("/leave");
+    juan.expect("You left #cocina; now in #general");
+    juan.send("/quit");
+    juan.close_stdin();
+    juan.expect_lines(&["Goodbye!", "Disconnected from server"]);
+    assert_eq!(juan.expect_exit().code(), Some(0));
+}
+
+#[test]
+fn in_a_terminal_the_prompt_is_the_current_room_and_follows_join_and_leave() {
+    // In Spanish, and without colour: the tag of another room's line is then shown exactly as received.
+    let server = TestServer::start(&[]);
+    let mut pedro = server.join("Pedro");
+    let mut ana = spawn_in_terminal_with(&server, &["--lang", "es", "--name", "Ana"], &[("NO_COLOR", "1")]);
+    see(&mut ana, "Bienvenido Ana!", "the welcome, uncoloured");
+    see(&mut ana, "#general> ", "the lobby is the first room");
+    pedro.expect("*** Ana joined the chat");
+
+    editor_ready(&mut ana);
+    type_keys(&mut ana, "/join cocina\r");
+    see(&mut ana, "Ahora estás en #cocina", "the server's answer");
+    see(&mut ana, "#cocina> ", "the prompt follows the room");
+    pedro.send("hola");
+    pedro.expect_stamped("Pedro: hola");
+    if let Err(e) = ana.exp_regex(r"#general \[\d\d:\d\d\] Pedro: hola") {
+        panic!("Pedro's line from #general, tagged as received: {e}");
+    }
+
+    editor_ready(&mut ana);
+    type_keys(&mut ana, "/leave\r");
+    see(&mut ana, "Has salido de #cocina; ahora estás en #general", "the server's answer");
+    see(&mut ana, "#general> ", "back in the lobby");
+
+    editor_ready(&mut ana);
+    type_keys(&mut ana, "/leave\r");
+    see(&mut ana, "Has salido de #general; no estás en ninguna sala", "the server's answer");
+    // In no room there is no room to show: the editor reads with an empty prompt.
+    type_keys(&mut ana, "~ready~");
+    let before = ana.exp_string("~ready~").expect("the editor echoes what is typed");
+    assert!(!before.contains("#general>") && !before.contains("#cocina>"), "a room prompt in {before:?}");
+
+    type_keys(&mut ana, "\x15");
+    ana.send_control('d').expect("Ctrl+D");
+    see(&mut ana, "Hasta pronto!", "goodbye");
+    assert_eq!(exit_code(&mut ana), 0);
+}
+
+/// How the client draws the `#room` tag of a line from a room that is not the current one.
+fn room_tag(room: &str) -> String {
+    format!("\x1b[{}m#{room}\x1b[0m", colour_of(room))
+}
+
+#[test]
+fn in_a_terminal_other_rooms_lines_carry_their_tag_in_its_colour_and_names_stay_coloured() {
+    let server = TestServer::start(&[]);
+    let mut pedro = server.join("Pedro");
+    let mut ana = spawn_in_terminal(&server, &["--lang", "en", "--name", "Ana"]);
+    see(&mut ana, &format!("Welcome {}!", coloured_bold("Ana")), "welcome");
+    pedro.expect("*** Ana joined the chat");
+    editor_ready(&mut ana);
+    type_keys(&mut ana, "/join cocina\r");
+    see(&mut ana, "Now in #cocina", "the server's answer");
+
+    pedro.send("hola");
+    pedro.expect_stamped("Pedro: hola");
+    see(&mut ana, &format!("{} [", room_tag("general")), "the tag, in #general's colour");
+    see(&mut ana, &format!("] {}: hola", coloured("Pedro")), "the rest, names coloured as usual");
+    pedro.send("/me waves");
+    pedro.expect_stamped("* Pedro waves");
+    see(&mut ana, &format!("{} [", room_tag("general")), "an action's tag");
+    see(&mut ana, &format!("] * {} waves", coloured("Pedro")), "the actor's name coloured");
+
+    // A new name is ours from then on: bold in the server's answer and in our own lines.
+    editor_ready(&mut ana);
+    type_keys(&mut ana, "/nick Anita\r");
+    see(&mut ana, &format!("You are now known as {}", coloured_bold("Anita")), "the new name, bold");
+    pedro.expect("*** Ana is now known as Anita");
+    editor_ready(&mut ana);
+    type_keys(&mut ana, "ya\r");
+    see(&mut ana, &format!("] {}: ya", coloured_bold("Anita")), "our own line, in bold");
+
+    editor_ready(&mut ana);
+    ana.send_control('d').expect("Ctrl+D");
+    see(&mut ana, "Goodbye!", "goodbye");
+    assert_eq!(exit_code(&mut ana), 0);
 }

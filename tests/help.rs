@@ -37,7 +37,7 @@ fn the_server_help_has_its_defaults_in_one_column() {
 
 #[test]
 fn the_bench_help_has_its_defaults_in_one_column() {
-    assert_defaults_in_one_column(&help_of(env!("CARGO_BIN_EXE_charla-bench")), 16);
+    assert_defaults_in_one_column(&help_of(env!("CARGO_BIN_EXE_charla-bench")), 17);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::bench::message::MIN_SIZE;
-use crate::bench::plan::{Fanout, Pace, Plan, Scenario};
+use crate::bench::plan::{Fanout, Pace, Plan, Scenario, least_common_multiple};
 use crate::bench::protocol::Protocol;
 use crate::flags::{number, text};
 
@@ -30,8 +30,10 @@ pub(crate) const DEFAULT_DURATION_SECS: f64 = 10.0;
 pub(crate) const DEFAULT_SIZE: usize = 64;
 /// Seconds receivers may take, after sending stops, to get the last messages.
 pub(crate) const DEFAULT_DRAIN_TIMEOUT_SECS: f64 = 10.0;
-/// The IRC channel every client joins.
+/// The IRC channel every client joins, with one room.
 pub(crate) const DEFAULT_CHANNEL: &str = "#bench";
+/// Rooms the clients are spread over; one keeps everyone in Charla's lobby (or IRC's one channel).
+pub(crate) const DEFAULT_ROOMS: usize = 1;
 /// The longest Charla message text accepted here (the server's line limit is 4096 bytes).
 pub(crate) const MAX_LINE_TEXT_SIZE: usize = 4000;
 /// The longest IRC message text accepted here (an IRC line is at most 512 bytes with its prefix).
@@ -68,7 +70,8 @@ pub fn help_text() -> String {
             &default(DEFAULT_JOIN_TIMEOUT_SECS),
         ),
         option_row("--server-pid PID", "sample the server's RSS and CPU in /proc/PID", &default("not sampled")),
-        option_row("--channel NAME", "IRC channel to join", &default(DEFAULT_CHANNEL)),
+        option_row("--rooms N", "spread clients round-robin over rooms bench-0..N-1", &default(DEFAULT_ROOMS)),
+        option_row("--channel NAME", "IRC channel to join, with one room", &default(DEFAULT_CHANNEL)),
         option_row("--json", "print one JSON object instead of the table", ""),
         option_row("-h, --help", "print this help", ""),
         option_row("-V, --version", "print the version", ""),
@@ -98,14 +101,20 @@ Usage: charla-bench connect [OPTIONS]
        charla-bench floor-server [--target ADDR:PORT]
 
 connect  opens --clients connections (--concurrency at a time), names each bench-<pid>-<i>, holds them for
-         --hold seconds, then leaves. Reports connections per second, the time until all are named, and
-         failures by cause.
+         --hold seconds, then leaves. Reports connections per second, the time until all are in their room,
+         and failures by cause.
 fanout   names --clients clients in one room; --senders of them send stamped messages, closed-loop or at a
          fixed --rate, for --duration seconds; every client records what it receives. Reports messages sent,
          deliveries expected and received, lost, reordered, deliveries per second and delivery latency
          percentiles (HDR histogram). In --rate mode latency counts from each message's scheduled send time.
 floor-server  serves on --target a yardstick to run fanout against: Charla's I/O with none of its chat (it
          relays every line to everyone named). It shows what the machine allows a single-threaded server.
+
+With --rooms N (more than 1), client i joins room bench-<i mod N> once named (/join bench-<k>; IRC: JOIN
+#bench-<k> instead of --channel) and counts as in once the server says so. Each sender talks in its own
+room, so a message is expected by that room's clients only; loss and order are checked per room, a delivery
+from another room counts as crossed, and the report gives each room's deliveries (min, median and max when
+there are many). The server needs rooms: Charla or IRC, not floor-server.
 
 Options (both scenarios):
 {common}
@@ -116,7 +125,8 @@ connect:
 fanout:
 {fanout}
 
-IRC has no echo: with --protocol irc a closed-loop sender waits for its message to reach client i+threads.
+IRC has no echo: with --protocol irc a closed-loop sender waits for its message to reach client i+threads
+(i+lcm(threads, rooms) with --rooms).
 The tool raises its own open-files limit to the hard limit. A live progress line goes to stderr once a
 second when stderr is a terminal.",
         common = common.join("\n"),
@@ -155,7 +165,8 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
     let mut source_ips = Vec::new();
     let mut join_timeout = secs(DEFAULT_JOIN_TIMEOUT_SECS);
     let mut server_pid = None;
-    let mut channel = DEFAULT_CHANNEL.to_owned();
+    let mut channel = None;
+    let mut rooms = DEFAULT_ROOMS;
     let mut json = false;
     let mut hold = None;
     let mut no_join = false;
@@ -179,7 +190,8 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
             Long("source-ips") => source_ips = parse_ips(&text(&mut parser, "--source-ips")?)?,
             Long("login-timeout") => join_timeout = seconds(&mut parser, "--login-timeout")?,
             Long("server-pid") => server_pid = Some(number::<u32>(&mut parser, "--server-pid")?),
-            Long("channel") => channel = text(&mut parser, "--channel")?,
+            Long("channel") => channel = Some(text(&mut parser, "--channel")?),
+            Long("rooms") => rooms = number(&mut parser, "--rooms")?,
             Long("json") => json = true,
             Long("hold") => hold = Some(seconds(&mut parser, "--hold")?),
             Long("no-join") => no_join = true,
@@ -202,6 +214,14 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
     }
     if threads > clients {
         return Err(format!("--threads {threads} is more than --clients {clients}"));
+    }
+    if rooms == 0 || rooms > clients {
+        return Err(format!("--rooms must be between 1 and --clients ({clients})"));
+    }
+    if rooms > 1 && (no_join || channel.is_some()) {
+        return Err(format!(
+            "--rooms {rooms} puts client i in #bench-<i mod {rooms}>; --channel and --no-join are for one room"
+        ));
     }
     let scenario = match scenario_name.as_deref() {
         Some("connect") => {
@@ -232,7 +252,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
                 size: size.unwrap_or(DEFAULT_SIZE),
                 drain_timeout: drain_timeout.unwrap_or(secs(DEFAULT_DRAIN_TIMEOUT_SECS)),
             };
-            check_fanout(&fanout, protocol, clients, threads)?;
+            check_fanout(&fanout, protocol, Spread { clients, threads, rooms })?;
             Scenario::Fanout(fanout)
         }
         Some(other) => return Err(format!("unknown scenario {other:?} (expected {})", scenario_list())),
@@ -248,7 +268,8 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
         source_ips,
         server_pid,
         join_timeout,
-        channel: (!no_join).then_some(channel),
+        channel: (!no_join).then(|| channel.unwrap_or_else(|| DEFAULT_CHANNEL.to_owned())),
+        rooms,
         json,
     }))
 }
@@ -262,7 +283,15 @@ fn scenario_list() -> String {
     }
 }
 
-fn check_fanout(f: &Fanout, protocol: Protocol, clients: usize, threads: usize) -> Result<(), String> {
+/// How the clients are spread: over threads and over rooms.
+struct Spread {
+    clients: usize,
+    threads: usize,
+    rooms: usize,
+}
+
+fn check_fanout(f: &Fanout, protocol: Protocol, spread: Spread) -> Result<(), String> {
+    let Spread { clients, threads, rooms } = spread;
     if f.senders == 0 || f.senders > clients {
         return Err(format!("--senders must be between 1 and --clients ({clients})"));
     }
@@ -273,11 +302,14 @@ fn check_fanout(f: &Fanout, protocol: Protocol, clients: usize, threads: usize) 
     if f.size < MIN_SIZE || f.size > max_size {
         return Err(format!("--size must be between {MIN_SIZE} and {max_size} bytes"));
     }
-    if protocol == Protocol::Irc && f.pace == Pace::ClosedLoop && clients < f.senders + threads {
+    // The next client of the same thread that is in the same room: `threads` and `rooms` apart at once.
+    let step = least_common_multiple(threads, rooms);
+    if protocol == Protocol::Irc && f.pace == Pace::ClosedLoop && clients < f.senders + step {
+        let watcher = if rooms == 1 { "client i+threads" } else { "the next client of its thread and room" };
         return Err(format!(
-            "IRC does not echo: closed-loop sender i waits for client i+threads, so --clients must be at least \
-             --senders + --threads ({})",
-            f.senders + threads
+            "IRC does not echo: closed-loop sender i waits for {watcher}, i+{step}, so --clients must be at least \
+             --senders + {step} ({})",
+            f.senders + step
         ));
     }
     if f.duration.is_zero() {
@@ -408,6 +440,21 @@ mod tests {
     }
 
     #[test]
+    fn rooms_default_to_one_and_are_checked() {
+        assert_eq!(plan(&["connect"]).rooms, 1);
+        assert_eq!(plan(&["connect"]).channel.as_deref(), Some(DEFAULT_CHANNEL));
+        assert_eq!(plan(&["fanout", "--clients", "8", "--rooms", "4"]).rooms, 4);
+        assert!(parse(&["connect", "--rooms", "0"]).is_err());
+        assert!(parse(&["connect", "--clients", "3", "--rooms", "4"]).is_err(), "an empty room");
+        assert!(parse(&["connect", "--protocol", "irc", "--rooms", "2", "--no-join"]).is_err());
+        assert!(parse(&["connect", "--protocol", "irc", "--rooms", "2", "--channel", "#x"]).is_err());
+        // IRC closed loop: sender 1 of 2 threads over 3 rooms waits for client 1 + 6.
+        let irc = ["fanout", "--protocol", "irc", "--threads", "2", "--rooms", "3", "--senders", "2"];
+        assert!(parse(&[&irc[..], &["--clients", "7"]].concat()).is_err());
+        assert!(parse(&[&irc[..], &["--clients", "8"]].concat()).is_ok());
+    }
+
+    #[test]
     fn without_a_scenario_every_scenario_is_named() {
         let Err(e) = parse(&[]) else { panic!("no scenario must be refused") };
         assert_eq!(e, "name a scenario: connect, fanout or floor-server");
@@ -420,7 +467,7 @@ mod tests {
         let help = help_text();
         let columns: Vec<usize> =
             help.lines().filter_map(|line| line.find("[default").map(|at| line[..at].chars().count())).collect();
-        assert_eq!(columns.len(), 16, "{help}");
+        assert_eq!(columns.len(), 17, "{help}");
         assert!(columns.iter().all(|&column| column == columns[0]), "{columns:?}\n{help}");
     }
 

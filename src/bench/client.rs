@@ -27,6 +27,8 @@ pub(crate) enum State {
 pub(crate) struct Client {
     /// The global index: the `i` in `bench-<pid>-<i>`.
     pub(crate) index: usize,
+    /// The room it joins (`--rooms`): `index % rooms`, kept so that a delivery costs no division.
+    pub(crate) room: usize,
     pub(crate) socket: Option<TcpStream>,
     pub(crate) state: State,
     /// When connecting started, in ns from the run's origin.
@@ -45,9 +47,10 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub(crate) fn new(index: usize) -> Client {
+    pub(crate) fn new(index: usize, room: usize) -> Client {
         Client {
             index,
+            room,
             socket: None,
             state: State::Idle,
             started_ns: 0,

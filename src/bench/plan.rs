@@ -23,8 +23,12 @@ pub struct Plan {
     pub(crate) server_pid: Option<u32>,
     /// How long a client may take from starting to connect until it is in the room.
     pub(crate) join_timeout: Duration,
-    /// The IRC channel every client joins; `None` (`connect --no-join`) stops IRC clients at registration.
+    /// The IRC channel every client joins with one room; `None` (`connect --no-join`) stops IRC clients at
+    /// registration.
     pub(crate) channel: Option<String>,
+    /// Rooms the clients are spread over, round-robin: client `i` is in room `i % rooms`. With one, everyone
+    /// stays where naming puts them (Charla's lobby) or joins `channel` (IRC).
+    pub(crate) rooms: usize,
     /// Print JSON instead of the table.
     pub json: bool,
 }
@@ -75,11 +79,91 @@ impl Plan {
     }
 
     /// The client whose receipt of sender `sender`'s message lets a closed-loop sender go on: the sender
-    /// itself where the server echoes (Charla), else the next client of the same worker (IRC does not echo).
+    /// itself where the server echoes (Charla), else the next client of the same worker and the same room (IRC
+    /// does not echo).
     pub(crate) fn observer_of(&self, sender: usize) -> usize {
         match self.protocol {
             Protocol::Line => sender,
-            Protocol::Irc => sender + self.threads,
+            Protocol::Irc => sender + self.observer_step(),
         }
+    }
+
+    /// How far past a sender its IRC observer is: the next index on the same worker (`threads` apart) that is
+    /// also in the same room (`rooms` apart).
+    pub(crate) fn observer_step(&self) -> usize {
+        least_common_multiple(self.threads, self.rooms)
+    }
+
+    /// The room of client `index`.
+    pub(crate) fn room_of(&self, index: usize) -> usize {
+        index % self.rooms
+    }
+
+    /// How many of `count` clients numbered from 0 are in `room`: those at `room`, `room + rooms`, ...
+    pub(crate) fn in_room_of(&self, room: usize, count: usize) -> usize {
+        count.saturating_sub(room).div_ceil(self.rooms)
+    }
+
+    /// How many senders talk in `room` (the fan-out's senders are clients `0..senders`).
+    pub(crate) fn senders_in(&self, room: usize) -> usize {
+        self.in_room_of(room, self.fanout().map_or(0, |f| f.senders))
+    }
+}
+
+/// The least common multiple of `a` and `b`.
+pub(crate) fn least_common_multiple(a: usize, b: usize) -> usize {
+    let (mut x, mut y) = (a, b);
+    while y != 0 {
+        (x, y) = (y, x % y);
+    }
+    // x is 0 only when both are; so is their multiple.
+    a.checked_div(x).map_or(0, |a| a * b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(protocol: Protocol, threads: usize, rooms: usize, senders: usize) -> Plan {
+        Plan {
+            scenario: Scenario::Fanout(Fanout {
+                senders,
+                pace: Pace::ClosedLoop,
+                duration: Duration::from_secs(1),
+                size: 64,
+                drain_timeout: Duration::from_secs(1),
+            }),
+            protocol,
+            target: SocketAddr::from(([127, 0, 0, 1], 5555)),
+            clients: 20,
+            concurrency: 20,
+            threads,
+            source_ips: Vec::new(),
+            server_pid: None,
+            join_timeout: Duration::from_secs(1),
+            channel: None,
+            rooms,
+            json: false,
+        }
+    }
+
+    #[test]
+    fn clients_and_senders_are_spread_round_robin() {
+        let p = plan(Protocol::Line, 1, 4, 6);
+        assert_eq!((0..9).map(|i| p.room_of(i)).collect::<Vec<_>>(), [0, 1, 2, 3, 0, 1, 2, 3, 0]);
+        assert_eq!((0..4).map(|r| p.senders_in(r)).collect::<Vec<_>>(), [2, 2, 1, 1]);
+        assert_eq!((0..4).map(|r| p.in_room_of(r, 3)).collect::<Vec<_>>(), [1, 1, 1, 0]);
+        assert_eq!(p.in_room_of(0, 0), 0);
+    }
+
+    #[test]
+    fn an_irc_observer_shares_its_senders_worker_and_room() {
+        let p = plan(Protocol::Irc, 2, 3, 1);
+        let observer = p.observer_of(1);
+        assert_eq!(observer, 7);
+        assert_eq!(observer % p.threads, 1 % p.threads);
+        assert_eq!(p.room_of(observer), p.room_of(1));
+        assert_eq!(plan(Protocol::Irc, 2, 1, 1).observer_of(0), 2, "one room: the next client of the worker");
+        assert_eq!(plan(Protocol::Line, 2, 3, 1).observer_of(1), 1, "Charla echoes");
     }
 }

@@ -1,5 +1,5 @@
-//! The two dialects the tool speaks, as bytes to send and lines to recognise: Charla's plain lines, and IRC
-//! (NICK/USER, wait for 001, JOIN one channel, PRIVMSG, answer PING).
+//! The two dialects the tool speaks, as bytes to send and lines to recognise: Charla's plain lines (answer the
+//! name prompt, `/join` a room), and IRC (NICK/USER, wait for 001, JOIN a channel, PRIVMSG, answer PING).
 //!
 //! Only lines that matter to the benchmark are recognised; everything else (help hints, history, MOTD, join
 //! notices) is [`Incoming::Other`] and costs no more than a prefix check.
@@ -45,8 +45,9 @@ pub(crate) enum Incoming<'a> {
     NamePrompt,
     /// Charla's welcome, or IRC's 001: the name was accepted.
     Registered,
-    /// IRC's end of the channel's NAMES list (366), the last reply to our JOIN.
-    InRoom,
+    /// Charla's `Now in #room` (the answer to `/join`), or IRC's end of a channel's NAMES list (366, the last
+    /// reply to a JOIN): the room or channel, as the server spells it (Charla's without its `#`).
+    InRoom(&'a [u8]),
     /// A public message from one of this run's clients, by client index.
     Message {
         client: usize,
@@ -59,14 +60,25 @@ pub(crate) enum Incoming<'a> {
     Other,
 }
 
+/// What the rooms of a run with `--rooms N` are called: this plus the room's number (`bench-3`; on IRC, the
+/// channel `#bench-3`).
+pub(crate) const ROOM_PREFIX: &str = "bench-";
+/// Where Charla puts a named user, and where a one-room run stays.
+pub(crate) const CHARLA_LOBBY: &str = "general";
+/// Charla's answer to `/join`, before the room's name, in each of its languages.
+const NOW_IN: [&[u8]; 2] = [b"Now in #", "Ahora estás en #".as_bytes()];
+
 /// A protocol plus this run's naming: how to talk, and how to recognise our own clients' messages.
 #[derive(Debug, Clone)]
 pub(crate) struct Dialect {
     pub(crate) protocol: Protocol,
     /// `bench-<pid>-`: every client's name is this plus its index.
     name_prefix: String,
-    /// The IRC channel every client joins, or `None` to stop at registration (`connect --no-join`).
+    /// The IRC channel every client joins with one room, or `None` to stop at registration
+    /// (`connect --no-join`).
     channel: Option<String>,
+    /// Rooms the clients are spread over; client `i` is in room `i % rooms`.
+    rooms: usize,
 }
 
 /// IRC numerics that end a login or a JOIN: nickname problems, registration problems, channel refusals.
@@ -76,8 +88,25 @@ const IRC_REFUSALS: &[&[u8]] = &[
 ];
 
 impl Dialect {
-    pub(crate) fn new(protocol: Protocol, name_prefix: String, channel: Option<String>) -> Dialect {
-        Dialect { protocol, name_prefix, channel }
+    pub(crate) fn new(protocol: Protocol, name_prefix: String, channel: Option<String>, rooms: usize) -> Dialect {
+        Dialect { protocol, name_prefix, channel, rooms: rooms.max(1) }
+    }
+
+    /// The name of room `room`, as the server spells it: Charla's without `#` (`general` for the one room,
+    /// `bench-3`), IRC's channel with it (`--channel` for the one room, `#bench-3`).
+    pub(crate) fn room_name(&self, room: usize) -> String {
+        match (self.protocol, self.rooms) {
+            (Protocol::Line, 1) => CHARLA_LOBBY.to_owned(),
+            (Protocol::Line, _) => format!("{ROOM_PREFIX}{room}"),
+            (Protocol::Irc, 1) => self.channel.clone().unwrap_or_default(),
+            (Protocol::Irc, _) => format!("#{ROOM_PREFIX}{room}"),
+        }
+    }
+
+    /// Whether `room`, from an [`Incoming::InRoom`], is client `index`'s room. Room and channel names ignore
+    /// ASCII case on both kinds of server.
+    pub(crate) fn is_room_of(&self, index: usize, room: &[u8]) -> bool {
+        room.eq_ignore_ascii_case(self.room_name(index % self.rooms).as_bytes())
     }
 
     pub(crate) fn name(&self, index: usize) -> String {
@@ -98,21 +127,27 @@ impl Dialect {
         out.push(b'\n');
     }
 
-    /// What to send once [`Incoming::Registered`] arrives; returns whether the client is now in the room
-    /// (Charla: yes, naming is joining; IRC: only after the JOIN is answered with [`Incoming::InRoom`], or at
-    /// once when there is no channel to join).
-    pub(crate) fn after_registered(&self, out: &mut Vec<u8>) -> bool {
-        match (self.protocol, &self.channel) {
-            (Protocol::Line, _) | (Protocol::Irc, None) => true,
-            (Protocol::Irc, Some(channel)) => {
-                out.extend_from_slice(format!("JOIN {channel}\r\n").as_bytes());
+    /// What client `index` sends once [`Incoming::Registered`] arrives; returns whether it is now in its room
+    /// (Charla with one room: yes, naming puts it in the lobby; otherwise only once the `/join` or JOIN is
+    /// answered with [`Incoming::InRoom`]; IRC without a channel: at once).
+    pub(crate) fn after_registered(&self, index: usize, out: &mut Vec<u8>) -> bool {
+        let room = self.room_name(index % self.rooms);
+        match (self.protocol, self.rooms, &self.channel) {
+            (Protocol::Line, 1, _) | (Protocol::Irc, 1, None) => true,
+            (Protocol::Line, _, _) => {
+                out.extend_from_slice(format!("/join {room}\n").as_bytes());
+                false
+            }
+            (Protocol::Irc, _, _) => {
+                out.extend_from_slice(format!("JOIN {room}\r\n").as_bytes());
                 false
             }
         }
     }
 
-    /// Appends one public message; `text` writes the text itself.
-    pub(crate) fn public_message(&self, out: &mut Vec<u8>, text: impl FnOnce(&mut Vec<u8>)) {
+    /// Appends one public message to room `room` (Charla sends it to the sender's current room, which is its
+    /// own); `text` writes the text itself.
+    pub(crate) fn public_message(&self, room: usize, out: &mut Vec<u8>, text: impl FnOnce(&mut Vec<u8>)) {
         match self.protocol {
             Protocol::Line => {
                 text(out);
@@ -120,7 +155,7 @@ impl Dialect {
             }
             Protocol::Irc => {
                 out.extend_from_slice(b"PRIVMSG ");
-                out.extend_from_slice(self.channel.as_deref().unwrap_or_default().as_bytes());
+                out.extend_from_slice(self.room_name(room).as_bytes());
                 out.extend_from_slice(b" :");
                 text(out);
                 out.extend_from_slice(b"\r\n");
@@ -151,8 +186,18 @@ impl Dialect {
         }
     }
 
-    /// `[HH:MM] name: text`, `USERNAME:`, `Welcome NAME!`, `Error: ...`.
+    /// `[HH:MM] name: text` (also tagged `#room [HH:MM] name: text`, from a room that is not the client's
+    /// current one), `USERNAME:`, `Welcome NAME!`, `Now in #room`, `Error: ...`.
     fn parse_line<'a>(&self, line: &'a [u8]) -> Incoming<'a> {
+        // A bench client is in its room and the lobby, where nobody talks: a tagged message would come from a
+        // room it should not hear, and is parsed so that the worker can count it as crossed.
+        let line = match line.first() {
+            Some(b'#') => match memchr::memchr(b' ', line) {
+                Some(space) => &line[space + 1..],
+                None => return Incoming::Other,
+            },
+            _ => line,
+        };
         if line.first() == Some(&b'[') {
             let Some(close) = find_pair(line, b']', b' ') else {
                 return Incoming::Other;
@@ -171,6 +216,9 @@ impl Dialect {
         }
         if line.starts_with(b"Welcome ") || line.starts_with(b"Bienvenido ") {
             return Incoming::Registered;
+        }
+        if let Some(room) = NOW_IN.iter().find_map(|prefix| line.strip_prefix(*prefix)) {
+            return Incoming::InRoom(room);
         }
         if line.len() > 1 && line.ends_with(b":") && !line.contains(&b' ') {
             return Incoming::NamePrompt;
@@ -203,7 +251,11 @@ impl Dialect {
                 }
             }
             b"001" => Incoming::Registered,
-            b"366" => Incoming::InRoom,
+            // `366 nick #channel :End of NAMES list`
+            b"366" => match words.next().unwrap_or_default().split(|&b| b == b' ').nth(1) {
+                Some(channel) => Incoming::InRoom(channel),
+                None => Incoming::Other,
+            },
             numeric if IRC_REFUSALS.contains(&numeric) => Incoming::Refused(line),
             _ => Incoming::Other,
         }
@@ -227,11 +279,11 @@ mod tests {
     use super::*;
 
     fn line() -> Dialect {
-        Dialect::new(Protocol::Line, "bench-7-".into(), Some("#bench".into()))
+        Dialect::new(Protocol::Line, "bench-7-".into(), Some("#bench".into()), 1)
     }
 
     fn irc() -> Dialect {
-        Dialect::new(Protocol::Irc, "bench-7-".into(), Some("#bench".into()))
+        Dialect::new(Protocol::Irc, "bench-7-".into(), Some("#bench".into()), 1)
     }
 
     #[test]
@@ -259,7 +311,11 @@ mod tests {
         d.greet(4, &mut out);
         assert_eq!(out, b"NICK bench-7-4\r\nUSER bench-7-4 0 * :charla-bench\r\n");
         assert_eq!(d.parse(b":irc.local 001 bench-7-4 :Welcome\r"), Incoming::Registered);
-        assert_eq!(d.parse(b":irc.local 366 bench-7-4 #bench :End"), Incoming::InRoom);
+        assert_eq!(d.parse(b":irc.local 366 bench-7-4 #bench :End"), Incoming::InRoom(b"#bench"));
+        assert!(d.is_room_of(4, b"#Bench"));
+        let mut out = Vec::new();
+        assert!(!d.after_registered(4, &mut out));
+        assert_eq!(out, b"JOIN #bench\r\n");
         assert_eq!(d.parse(b":irc.local 422 bench-7-4 :MOTD missing"), Incoming::Other);
         assert_eq!(
             d.parse(b":irc.local 433 * bench-7-4 :in use"),
@@ -271,7 +327,48 @@ mod tests {
             Incoming::Message { client: 0, text: b"5 10 x" }
         );
         let mut out = Vec::new();
-        d.public_message(&mut out, |o| o.extend_from_slice(b"1 2"));
+        d.public_message(0, &mut out, |o| o.extend_from_slice(b"1 2"));
         assert_eq!(out, b"PRIVMSG #bench :1 2\r\n");
+    }
+
+    #[test]
+    fn with_rooms_charla_clients_join_theirs_and_wait_for_the_answer() {
+        let d = Dialect::new(Protocol::Line, "bench-7-".into(), None, 3);
+        let mut out = Vec::new();
+        assert!(!d.after_registered(5, &mut out), "in the lobby until the /join is answered");
+        assert_eq!(out, b"/join bench-2\n");
+        assert_eq!(d.parse(b"Now in #bench-2"), Incoming::InRoom(b"bench-2"));
+        assert_eq!(d.parse("Ahora estás en #bench-2".as_bytes()), Incoming::InRoom(b"bench-2"));
+        assert!(d.is_room_of(5, b"bench-2"));
+        assert!(!d.is_room_of(4, b"bench-2"));
+        assert_eq!(d.parse(b"#bench-1 [14:05] bench-7-4: 3 99 x"), Incoming::Message { client: 4, text: b"3 99 x" });
+        assert_eq!(d.parse(b"#general *** bench-7-1 joined the chat"), Incoming::Other);
+        assert_eq!(d.parse(b"*** bench-7-1 joined #bench-2"), Incoming::Other);
+        assert_eq!(d.parse(b"#bench-2"), Incoming::Other);
+    }
+
+    #[test]
+    fn with_rooms_irc_clients_join_their_channel_and_talk_there() {
+        let d = Dialect::new(Protocol::Irc, "bench-7-".into(), Some("#bench".into()), 3);
+        let mut out = Vec::new();
+        assert!(!d.after_registered(4, &mut out));
+        assert_eq!(out, b"JOIN #bench-1\r\n");
+        assert!(d.is_room_of(4, b"#bench-1"));
+        assert!(!d.is_room_of(4, b"#bench"));
+        let mut out = Vec::new();
+        d.public_message(1, &mut out, |o| o.extend_from_slice(b"1 2"));
+        assert_eq!(out, b"PRIVMSG #bench-1 :1 2\r\n");
+    }
+
+    #[test]
+    fn charlas_own_lines_are_the_ones_recognised_here() {
+        use crate::core::catalog::{Lang, Text};
+        for lang in Lang::ALL {
+            let now_in = Text::NowIn { room: "bench-0" }.render(lang);
+            assert_eq!(line().parse(now_in.as_bytes()), Incoming::InRoom(b"bench-0"), "{now_in}");
+            let welcome = Text::Welcome { name: "bench-7-0" }.render(lang);
+            assert_eq!(line().parse(welcome.as_bytes()), Incoming::Registered, "{welcome}");
+        }
+        assert_eq!(crate::core::rooms::LOBBY, CHARLA_LOBBY);
     }
 }

@@ -18,6 +18,9 @@ pub struct Report {
     pub(crate) source_ips: Vec<String>,
     pub(crate) connect: ConnectReport,
     pub(crate) fanout: Option<FanoutReport>,
+    /// Every room, by number: one (the lobby, or the IRC channel) unless `--rooms` says more.
+    pub(crate) rooms: Vec<RoomReport>,
+    pub(crate) rooms_summary: RoomsSummary,
     pub(crate) server: Option<ServerReport>,
     pub(crate) tool: ToolReport,
     pub(crate) warnings: Vec<String>,
@@ -73,7 +76,60 @@ pub(crate) struct FanoutReport {
     /// Line protocol only: the senders got about as much through as Charla's default flood control allows
     /// (5 lines/s after a burst of 20) and asked for more, so the server's flood control probably set the pace.
     pub(crate) flood_control_suspected: bool,
+    /// Deliveries of a message said in another room than the receiver's; not counted as received.
+    pub(crate) crossed_rooms: u64,
 }
+
+/// One room: who got in, and (fanout) what was said there and what its clients received.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RoomReport {
+    /// As the server spells it: Charla's `general` or the IRC channel for one room, `bench-<k>` (IRC:
+    /// `#bench-<k>`) for more.
+    pub(crate) room: String,
+    pub(crate) in_room: u64,
+    /// Senders talking in this room.
+    pub(crate) senders: usize,
+    pub(crate) messages_sent: u64,
+    pub(crate) deliveries_expected: u64,
+    pub(crate) deliveries_received: u64,
+    pub(crate) lost: u64,
+    pub(crate) reordered: u64,
+    /// Over the same time as the run's `deliveries_per_second`.
+    pub(crate) deliveries_per_second: f64,
+}
+
+/// The rooms at a glance: how evenly clients and deliveries spread over them.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RoomsSummary {
+    pub(crate) count: usize,
+    pub(crate) in_room: Spread,
+    pub(crate) deliveries_per_second: Spread,
+}
+
+/// The least, middle and greatest of one measure over the rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub(crate) struct Spread {
+    pub(crate) min: f64,
+    pub(crate) median: f64,
+    pub(crate) max: f64,
+}
+
+impl Spread {
+    /// Of `values`; all zero when there are none.
+    pub(crate) fn of(values: impl IntoIterator<Item = f64>) -> Spread {
+        let mut sorted: Vec<f64> = values.into_iter().collect();
+        sorted.sort_by(f64::total_cmp);
+        let (Some(&min), Some(&max)) = (sorted.first(), sorted.last()) else {
+            return Spread { min: 0.0, median: 0.0, max: 0.0 };
+        };
+        let middle = sorted.len() / 2;
+        let median = if sorted.len() % 2 == 1 { sorted[middle] } else { (sorted[middle - 1] + sorted[middle]) / 2.0 };
+        Spread { min, median, max }
+    }
+}
+
+/// Up to this many rooms, the table gives each its own line; above, their spread.
+const MAX_ROOM_ROWS: usize = 8;
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ServerReport {
@@ -113,8 +169,12 @@ impl Report {
     /// The human-readable form: one section per part of the run, one measure per line.
     pub fn to_table(&self) -> String {
         let mut t = Table::default();
+        let rooms = match self.rooms_summary.count {
+            1 => String::new(),
+            count => format!(" · {count} rooms"),
+        };
         t.title(&format!(
-            "charla-bench {} · {} protocol · {} · {} clients · {} thread(s)",
+            "charla-bench {} · {} protocol · {} · {} clients{rooms} · {} thread(s)",
             self.scenario, self.protocol, self.target, self.clients, self.threads
         ));
         let c = &self.connect;
@@ -158,6 +218,12 @@ impl Report {
             if let Some(lag) = &f.send_lag {
                 t.row("tool send lag", latency(lag));
             }
+            if self.rooms.len() > 1 {
+                t.row("crossed rooms", format!("{}  (deliveries from another room's sender)", f.crossed_rooms));
+            }
+        }
+        if self.rooms.len() > 1 {
+            self.room_rows(&mut t);
         }
         if let Some(s) = &self.server {
             t.section(&format!("server (pid {})", s.pid));
@@ -191,6 +257,41 @@ impl Report {
         }
         t.out
     }
+
+    /// The rooms section: a line per room, or for many rooms their spread.
+    fn room_rows(&self, t: &mut Table) {
+        let summary = &self.rooms_summary;
+        t.section(&format!("rooms ({})", summary.count));
+        if self.rooms.len() > MAX_ROOM_ROWS {
+            t.row("clients per room", spread(&summary.in_room));
+            if self.fanout.is_some() {
+                t.row("deliveries/s per room", spread(&summary.deliveries_per_second));
+            }
+            return;
+        }
+        for room in &self.rooms {
+            let name = if room.room.starts_with('#') { room.room.clone() } else { format!("#{}", room.room) };
+            let value = if self.fanout.is_some() {
+                format!(
+                    "{} of {} deliveries · {:.0}/s · {} lost · {} clients · {} sender(s)",
+                    room.deliveries_received,
+                    room.deliveries_expected,
+                    room.deliveries_per_second,
+                    room.lost,
+                    room.in_room,
+                    room.senders
+                )
+            } else {
+                format!("{} clients", room.in_room)
+            };
+            t.row(&name, value);
+        }
+    }
+}
+
+/// `min X · median Y · max Z`.
+fn spread(s: &Spread) -> String {
+    format!("min {:.0} · median {:.0} · max {:.0}", s.min, s.median, s.max)
 }
 
 fn latency(p: &Percentiles) -> String {
@@ -239,5 +340,12 @@ mod tests {
     fn durations_read_well() {
         assert_eq!(ms(12.4), "12 µs");
         assert_eq!(ms(1234.0), "1.23 ms");
+    }
+
+    #[test]
+    fn a_spread_has_the_middle_value_or_the_mean_of_the_two_middle_ones() {
+        assert_eq!(Spread::of([3.0, 1.0, 2.0]), Spread { min: 1.0, median: 2.0, max: 3.0 });
+        assert_eq!(Spread::of([4.0, 1.0, 2.0, 3.0]), Spread { min: 1.0, median: 2.5, max: 4.0 });
+        assert_eq!(Spread::of([]), Spread { min: 0.0, median: 0.0, max: 0.0 });
     }
 }

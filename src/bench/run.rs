@@ -10,7 +10,9 @@ use crate::bench::plan::{Fanout, Pace, Plan, Scenario};
 use crate::bench::procstat::{self, ProcSample};
 use crate::bench::progress::Progress;
 use crate::bench::protocol::{Dialect, Protocol};
-use crate::bench::report::{ConnectReport, FanoutReport, Report, ServerReport, ToolReport};
+use crate::bench::report::{
+    ConnectReport, FanoutReport, Report, RoomReport, RoomsSummary, ServerReport, Spread, ToolReport,
+};
 use crate::bench::shared::{Phase, Shared};
 use crate::bench::stats::{Percentiles, Tally};
 use crate::bench::worker::Worker;
@@ -53,7 +55,8 @@ pub fn run(plan: Plan) -> Result<Report, String> {
     let plan = Arc::new(plan);
     let senders = plan.fanout().map_or(0, |f| f.senders);
     let shared = Arc::new(Shared::new(senders));
-    let dialect = Dialect::new(plan.protocol, format!("bench-{}-", std::process::id()), plan.channel.clone());
+    let dialect =
+        Dialect::new(plan.protocol, format!("bench-{}-", std::process::id()), plan.channel.clone(), plan.rooms);
     let wall_start = Instant::now();
     let mut workers = Vec::with_capacity(plan.threads);
     for id in 0..plan.threads {
@@ -92,7 +95,7 @@ pub fn run(plan: Plan) -> Result<Report, String> {
     let end = plan.server_pid.map(sample).transpose();
     shared.set_phase(Phase::Leave);
 
-    let mut tally = Tally::default();
+    let mut tally = Tally::new(plan.rooms);
     for (id, handle) in workers.into_iter().enumerate() {
         let worker_tally = handle.join().map_err(|_| format!("worker thread {id} panicked"))?;
         tally.merge(&worker_tally);
@@ -140,6 +143,12 @@ pub fn run(plan: Plan) -> Result<Report, String> {
         ));
     }
     let server = samples.map(|s| server_report(plan.server_pid.unwrap_or(0), &s, &tally));
+    let rooms = room_reports(&plan, &dialect, &shared, &tally);
+    let rooms_summary = RoomsSummary {
+        count: rooms.len(),
+        in_room: Spread::of(rooms.iter().map(|r| r.in_room as f64)),
+        deliveries_per_second: Spread::of(rooms.iter().map(|r| r.deliveries_per_second)),
+    };
     Ok(Report {
         scenario: plan.scenario_name(),
         protocol: plan.protocol.as_str(),
@@ -150,6 +159,8 @@ pub fn run(plan: Plan) -> Result<Report, String> {
         source_ips: plan.source_ips.iter().map(|ip| ip.to_string()).collect(),
         connect: connect_report(&tally, &shared),
         fanout,
+        rooms,
+        rooms_summary,
         server,
         tool,
         warnings,
@@ -183,18 +194,26 @@ fn connect_report(t: &Tally, shared: &Shared) -> ConnectReport {
     }
 }
 
+/// The time deliveries are counted over: from the start of sending to the last delivery, but at least the
+/// whole sending window (in rate mode the last message is scheduled one period before the end, and dividing by
+/// the time until its delivery alone would overstate the rate of a short run). `None` outside a fan-out.
+fn delivery_seconds(plan: &Plan, shared: &Shared, t: &Tally) -> Option<f64> {
+    let f = plan.fanout()?;
+    Some(secs(t.last_delivery_ns.saturating_sub(shared.run_start_ns())).max(f.duration.as_secs_f64()))
+}
+
 fn fanout_report(plan: &Plan, shared: &Shared, t: &Tally) -> Option<FanoutReport> {
     let f = plan.fanout()?;
-    let run_start = shared.run_start_ns();
-    // Over the whole sending window at least: in rate mode the last message is scheduled one period before the
-    // end, and dividing by the time until its delivery alone would overstate the rate of a short run.
-    let delivering = secs(t.last_delivery_ns.saturating_sub(run_start)).max(f.duration.as_secs_f64());
+    let delivering = delivery_seconds(plan, shared, t)?;
     let rate_per_second = match f.pace {
         Pace::Rate(r) => Some(r),
         Pace::ClosedLoop => None,
     };
-    // Each receiver gets every sender's lines: what one sender got through the server, per second.
-    let per_sender = t.received as f64 / t.in_room.max(1) as f64 / f.senders.max(1) as f64;
+    // Each receiver gets every line said in its room: what one sender got through the server, per second, is
+    // the deliveries over the (receiver, sender) pairs that share a room.
+    let pairs: u64 =
+        t.rooms.iter().enumerate().map(|(room, r)| r.in_room * plan.senders_in(room) as u64).sum::<u64>().max(1);
+    let per_sender = t.received as f64 / pairs as f64;
     let through = if delivering > 0.0 { per_sender / delivering } else { 0.0 };
     Some(FanoutReport {
         senders: f.senders,
@@ -216,7 +235,29 @@ fn fanout_report(plan: &Plan, shared: &Shared, t: &Tally) -> Option<FanoutReport
         flood_control_suspected: plan.protocol == Protocol::Line
             && t.received > 0
             && shaped_by_default_flood_control(f, through, delivering),
+        crossed_rooms: t.crossed,
     })
+}
+
+/// Each room's clients, senders, messages and deliveries.
+fn room_reports(plan: &Plan, dialect: &Dialect, shared: &Shared, t: &Tally) -> Vec<RoomReport> {
+    let delivering = delivery_seconds(plan, shared, t);
+    let sent = shared.sent_per_room(plan);
+    t.rooms
+        .iter()
+        .enumerate()
+        .map(|(room, r)| RoomReport {
+            room: dialect.room_name(room),
+            in_room: r.in_room,
+            senders: plan.senders_in(room),
+            messages_sent: sent.get(room).copied().unwrap_or(0),
+            deliveries_expected: r.expected,
+            deliveries_received: r.received,
+            lost: r.lost,
+            reordered: r.reordered,
+            deliveries_per_second: round1(delivering.map_or(0.0, |seconds| rate(r.received, seconds))),
+        })
+        .collect()
 }
 
 /// Whether a sender's lines got through at about what Charla's default flood control allows over `seconds`

@@ -6,6 +6,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::bench::plan::Plan;
+
 /// The longest a worker sleeps in `poll` before it looks at the phase again.
 pub(crate) const MAX_POLL_WAIT: Duration = Duration::from_millis(10);
 
@@ -96,8 +98,13 @@ impl Shared {
         self.run_start_ns.load(Ordering::Acquire)
     }
 
-    /// Messages sent by all senders; final once every worker has stopped sending.
-    pub(crate) fn total_sent(&self) -> u64 {
-        self.sent_by_sender.iter().map(|s| s.load(Ordering::Acquire)).sum()
+    /// Messages said in each room, by room number (sender `i` talks in room `i % rooms`); final once every
+    /// worker has stopped sending.
+    pub(crate) fn sent_per_room(&self, plan: &Plan) -> Vec<u64> {
+        let mut per_room = vec![0; plan.rooms.max(1)];
+        for (sender, sent) in self.sent_by_sender.iter().enumerate() {
+            per_room[plan.room_of(sender)] += sent.load(Ordering::Acquire);
+        }
+        per_room
     }
 }

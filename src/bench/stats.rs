@@ -44,13 +44,30 @@ pub(crate) struct Tally {
     pub(crate) last_delivery_ns: u64,
     /// Receivers the server closed (or that failed) after the run started.
     pub(crate) dropped_during_run: u64,
+    /// Per room (`--rooms`), by room number: what its clients got.
+    pub(crate) rooms: Vec<RoomTally>,
+    /// Deliveries of a message said in another room than the receiver's: none, if the server keeps rooms
+    /// apart. Not counted as received.
+    pub(crate) crossed: u64,
     /// The busiest worker thread's CPU time while joining, and while running (or holding).
     pub(crate) join_cpu: Duration,
     pub(crate) run_cpu: Duration,
 }
 
-impl Default for Tally {
-    fn default() -> Tally {
+/// One room's share of a [`Tally`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RoomTally {
+    /// Clients that got into the room.
+    pub(crate) in_room: u64,
+    pub(crate) expected: u64,
+    pub(crate) received: u64,
+    pub(crate) lost: u64,
+    pub(crate) reordered: u64,
+}
+
+impl Tally {
+    /// An empty tally for a run over `rooms` rooms.
+    pub(crate) fn new(rooms: usize) -> Tally {
         Tally {
             connect_ns: new_histogram(),
             login_ns: new_histogram(),
@@ -70,13 +87,13 @@ impl Default for Tally {
             reordered: 0,
             last_delivery_ns: 0,
             dropped_during_run: 0,
+            rooms: vec![RoomTally::default(); rooms.max(1)],
+            crossed: 0,
             join_cpu: Duration::ZERO,
             run_cpu: Duration::ZERO,
         }
     }
-}
 
-impl Tally {
     pub(crate) fn fail(&mut self, cause: String) {
         *self.failures.entry(cause).or_default() += 1;
     }
@@ -112,6 +129,17 @@ impl Tally {
         self.reordered += other.reordered;
         self.last_delivery_ns = self.last_delivery_ns.max(other.last_delivery_ns);
         self.dropped_during_run += other.dropped_during_run;
+        if self.rooms.len() < other.rooms.len() {
+            self.rooms.resize(other.rooms.len(), RoomTally::default());
+        }
+        for (mine, theirs) in self.rooms.iter_mut().zip(&other.rooms) {
+            mine.in_room += theirs.in_room;
+            mine.expected += theirs.expected;
+            mine.received += theirs.received;
+            mine.lost += theirs.lost;
+            mine.reordered += theirs.reordered;
+        }
+        self.crossed += other.crossed;
         self.join_cpu = self.join_cpu.max(other.join_cpu);
         self.run_cpu = self.run_cpu.max(other.run_cpu);
     }
@@ -151,8 +179,12 @@ mod tests {
 
     #[test]
     fn merging_adds_counts_and_histograms() {
-        let mut a = Tally::default();
-        let mut b = Tally::default();
+        let mut a = Tally::new(2);
+        let mut b = Tally::new(2);
+        a.rooms[1].received = 3;
+        b.rooms[1].received = 4;
+        b.rooms[0].lost = 1;
+        b.crossed = 2;
         a.latency_ns.saturating_record(1_000);
         b.latency_ns.saturating_record(3_000_000);
         a.fail("connect: refused".into());
@@ -163,6 +195,7 @@ mod tests {
         assert_eq!(a.failures.get("connect: refused"), Some(&2));
         assert_eq!(a.first_start_ns, Some(5));
         assert_eq!(a.run_cpu, Duration::from_millis(7));
+        assert_eq!((a.rooms[0].lost, a.rooms[1].received, a.crossed), (1, 7, 2));
         let p = Percentiles::of(&a.latency_ns);
         assert_eq!(p.count, 2);
         assert_eq!(p.p50_us, 1.0);

@@ -69,6 +69,8 @@ struct Ctx {
     /// Closed loop: sender slots whose previous message is back.
     ready: Vec<usize>,
     run: Option<RunClock>,
+    /// Once every worker has stopped sending: the messages said in each room, by room number.
+    sent_per_room: Option<Vec<u64>>,
     in_flight: usize,
     /// Progress counters not yet added to the shared ones.
     unpublished_sent: u64,
@@ -94,7 +96,8 @@ impl Worker {
     /// Worker `id` of `plan.threads`, with clients `id`, `id + threads`, ...
     pub(crate) fn new(id: usize, plan: Arc<Plan>, shared: Arc<Shared>, dialect: Dialect) -> io::Result<Worker> {
         let poll = Poll::new().map_err(|e| io::Error::new(e.kind(), format!("cannot create a poll instance: {e}")))?;
-        let clients: Vec<Client> = (id..plan.clients).step_by(plan.threads).map(Client::new).collect();
+        let clients: Vec<Client> =
+            (id..plan.clients).step_by(plan.threads).map(|index| Client::new(index, plan.room_of(index))).collect();
         let senders = match plan.fanout() {
             Some(f) => (id..f.senders)
                 .step_by(plan.threads)
@@ -103,6 +106,7 @@ impl Worker {
             None => Vec::new(),
         };
         let share = plan.concurrency / plan.threads + usize::from(id < plan.concurrency % plan.threads);
+        let tally = Tally::new(plan.rooms);
         Ok(Worker {
             id,
             poll,
@@ -118,10 +122,11 @@ impl Worker {
                 plan,
                 shared,
                 dialect,
-                tally: Tally::default(),
+                tally,
                 senders,
                 ready: Vec::new(),
                 run: None,
+                sent_per_room: None,
                 in_flight: 0,
                 unpublished_sent: 0,
                 unpublished_received: 0,
@@ -356,7 +361,8 @@ impl Worker {
         let sender = &mut self.ctx.senders[slot];
         let stamp = Stamp { seq: sender.seq, sent_ns: stamp_ns };
         sender.seq += 1;
-        self.ctx.dialect.public_message(client.out(), |out| write_text(out, stamp, size));
+        let room = self.ctx.plan.room_of(sender.index);
+        self.ctx.dialect.public_message(room, client.out(), |out| write_text(out, stamp, size));
         self.ctx.tally.sent += 1;
         self.ctx.unpublished_sent += 1;
         if let Err(e) = client.flush() {
@@ -373,6 +379,9 @@ impl Worker {
             return;
         }
         let deadline = run.end_ns.saturating_add(u64::try_from(drain_timeout.as_nanos()).unwrap_or(u64::MAX));
+        if self.ctx.sent_per_room.is_none() {
+            self.ctx.sent_per_room = Some(self.ctx.shared.sent_per_room(&self.ctx.plan));
+        }
         let complete = self
             .clients
             .iter()
@@ -387,8 +396,13 @@ impl Worker {
         }
         for client in self.clients.iter().filter(|c| c.receiver) {
             let expected = self.ctx.expected_for(client.index);
-            self.ctx.tally.expected += expected;
-            self.ctx.tally.lost += expected.saturating_sub(client.received);
+            let lost = expected.saturating_sub(client.received);
+            let tally = &mut self.ctx.tally;
+            tally.expected += expected;
+            tally.lost += lost;
+            let room = &mut tally.rooms[client.room];
+            room.expected += expected;
+            room.lost += lost;
         }
         self.ctx.tally.run_cpu = thread_cpu().saturating_sub(self.phase_cpu_start);
         self.ctx.shared.drained.fetch_add(1, Ordering::AcqRel);
@@ -552,14 +566,16 @@ impl Ctx {
         start.saturating_add((offset + f64::from(seq) * period) as u64)
     }
 
-    /// Deliveries client `index` should get: every message sent, but its own where the server does not echo.
+    /// Deliveries client `index` should get, once every worker has stopped sending: every message said in its
+    /// room, but its own where the server does not echo.
     fn expected_for(&self, index: usize) -> u64 {
-        let total = self.shared.total_sent();
+        let said = self.sent_per_room.as_ref().and_then(|sent| sent.get(self.plan.room_of(index))).copied();
+        let said = said.unwrap_or(0);
         let own = match self.plan.protocol {
             Protocol::Line => 0,
             Protocol::Irc => self.shared.sent_by_sender.get(index).map_or(0, |s| s.load(Ordering::Acquire)),
         };
-        total - own
+        said.saturating_sub(own)
     }
 
     /// Frames freshly read bytes into lines and handles each; `Err` gives the reason to drop the client.
@@ -590,13 +606,15 @@ impl Ctx {
                 self.dialect.answer_prompt(client.index, client.out())
             }
             Incoming::Registered if client.state == State::LoggingIn => {
-                if self.dialect.after_registered(client.out()) {
+                if self.dialect.after_registered(client.index, client.out()) {
                     self.enter_room(client, now);
                 } else {
                     client.state = State::Joining;
                 }
             }
-            Incoming::InRoom if client.state == State::Joining => self.enter_room(client, now),
+            Incoming::InRoom(room) if client.state == State::Joining && self.dialect.is_room_of(client.index, room) => {
+                self.enter_room(client, now)
+            }
             Incoming::Refused(text) if client.in_flight() => {
                 let text = String::from_utf8_lossy(text);
                 return Err(format!("refused: {}", text.chars().take(MAX_CAUSE_CHARS).collect::<String>()));
@@ -612,6 +630,7 @@ impl Ctx {
         self.tally.in_room += 1;
         self.tally.last_in_room_ns = self.tally.last_in_room_ns.max(now);
         self.tally.login_ns.saturating_record(now.saturating_sub(client.started_ns).max(1));
+        self.tally.rooms[client.room].in_room += 1;
         self.shared.named.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -620,11 +639,19 @@ impl Ctx {
         let (Some(stamp), Some(next)) = (parse_text(text), client.next_seq.get_mut(from)) else {
             return;
         };
+        // With one room nothing can cross, and the hot path keeps its cost: no division per delivery.
+        if self.plan.rooms > 1 && self.plan.room_of(from) != client.room {
+            self.tally.crossed += 1;
+            return;
+        }
+        let room = &mut self.tally.rooms[client.room];
         if stamp.seq >= *next {
             *next = stamp.seq + 1;
         } else {
             self.tally.reordered += 1;
+            room.reordered += 1;
         }
+        room.received += 1;
         client.received += 1;
         self.tally.received += 1;
         self.unpublished_received += 1;
@@ -651,4 +678,73 @@ fn keep_partial(client: &mut Client, tail: &[u8]) -> Result<(), String> {
 
 fn log_worker_error(id: usize, why: &str) {
     eprintln!("charla-bench: worker {id}: {why}; ending the run");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::plan::{Fanout, Scenario};
+
+    /// A worker of a closed-loop fan-out of 4 clients over 2 rooms, with clients 0 and 1 as senders.
+    fn worker() -> Worker {
+        let plan = Plan {
+            scenario: Scenario::Fanout(Fanout {
+                senders: 2,
+                pace: Pace::ClosedLoop,
+                duration: Duration::from_secs(1),
+                size: 40,
+                drain_timeout: Duration::from_secs(1),
+            }),
+            protocol: Protocol::Line,
+            target: std::net::SocketAddr::from(([127, 0, 0, 1], 5555)),
+            clients: 4,
+            concurrency: 4,
+            threads: 1,
+            source_ips: Vec::new(),
+            server_pid: None,
+            join_timeout: Duration::from_secs(1),
+            channel: None,
+            rooms: 2,
+            json: false,
+        };
+        let dialect = Dialect::new(Protocol::Line, "bench-7-".into(), None, plan.rooms);
+        Worker::new(0, Arc::new(plan), Arc::new(Shared::new(2)), dialect).expect("a worker")
+    }
+
+    fn lines(worker: &mut Worker, local: usize, text: &str) {
+        let Worker { ctx, clients, .. } = worker;
+        ctx.take_bytes(&mut clients[local], text.as_bytes(), 1_000).expect("lines taken");
+    }
+
+    #[test]
+    fn a_client_is_in_once_its_own_room_answers_its_join() {
+        let mut w = worker();
+        w.clients[2].state = State::LoggingIn;
+        w.ctx.in_flight = 1;
+        lines(&mut w, 2, "USERNAME:\nWelcome bench-7-2!\n");
+        assert_eq!(w.clients[2].state, State::Joining, "still in the lobby only");
+        assert_eq!(w.clients[2].out(), b"bench-7-2\n/join bench-0\n");
+        lines(&mut w, 2, "Now in #bench-1\n");
+        assert_eq!(w.clients[2].state, State::Joining, "another room's answer");
+        lines(&mut w, 2, "Now in #bench-0\nHistory:\n");
+        assert_eq!(w.clients[2].state, State::InRoom);
+        assert_eq!(w.ctx.tally.rooms[0].in_room, 1);
+        assert_eq!(w.ctx.tally.rooms[1].in_room, 0);
+    }
+
+    #[test]
+    fn deliveries_count_in_their_room_and_another_rooms_lines_count_as_crossed() {
+        let mut w = worker();
+        let receiver = &mut w.clients[0];
+        receiver.state = State::InRoom;
+        receiver.receiver = true;
+        receiver.next_seq = vec![0; 2];
+        lines(&mut w, 0, "[14:00] bench-7-0: 0 5 xx\n[14:00] bench-7-0: 1 5 xx\n[14:00] bench-7-0: 0 6 xx\n");
+        lines(&mut w, 0, "[14:00] bench-7-1: 0 5 xx\n#bench-1 [14:00] bench-7-1: 1 5 xx\n");
+        let tally = &w.ctx.tally;
+        assert_eq!((tally.received, tally.reordered, tally.crossed), (3, 1, 2));
+        assert_eq!((tally.rooms[0].received, tally.rooms[0].reordered), (3, 1));
+        assert_eq!(tally.rooms[1], Default::default());
+        assert_eq!(w.clients[0].received, 3);
+    }
 }

@@ -8,6 +8,11 @@ pub(crate) enum Event {
     AskName(String),
     /// The server accepted our name: the chat has begun.
     Welcomed,
+    /// The server says which room the user is in now (`None`: in no room), after `/join` or `/leave`; the line
+    /// has been shown.
+    Room(Option<String>),
+    /// The server refused something the user sent (an `Error: ...` line, shown already).
+    Refused,
     /// Any other line arrived from the server (it has been shown already).
     Shown,
     /// Standard output cannot be written any more (its reader has gone, as with `charla | head`): the user

@@ -1,9 +1,14 @@
 //! The interactive client: standard input and output are a terminal. A line editor (rustyline) holds what the
 //! user types; the server's lines are printed above it, so a half-typed line is never mangled. The server's
-//! username question is the editor's prompt.
+//! username question is the editor's prompt; once named, the prompt is the current room (`#general> `).
+//!
+//! rustyline cannot change a prompt while it reads a line, and the room changes only when the server answers
+//! the user's own `/join` or `/leave`; so after sending one, the client waits for the answer (briefly, on any
+//! server worth the name) before it shows the next prompt.
 
 use std::cell::Cell;
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
@@ -16,10 +21,15 @@ use rustyline::{Cmd, Config, Context, Editor, ExternalPrinter, Helper, KeyCode, 
 use crate::client::events::Event;
 use crate::client::leave;
 use crate::client::login::{Answer, Login};
+use crate::client::outgoing::room_commands;
 use crate::client::reader::{Sink, StdoutSink};
 use crate::client::session::{Next, Outcome, Session, TICK};
 use crate::client::stdio;
 use crate::core::catalog::{Lang, Text};
+
+/// The longest the client waits for the server to answer a `/join` or `/leave` before showing the next prompt,
+/// which then shows the room the user was in. A Charla server answers within milliseconds.
+pub(crate) const ROOM_ANSWER_WAIT: Duration = Duration::from_secs(2);
 
 /// The line editor, used by the main thread.
 pub(crate) struct Terminal {
@@ -129,8 +139,8 @@ pub(crate) fn run(terminal: &mut Terminal, session: &mut Session, mut login: Log
     loop {
         let step = match phase {
             Phase::Waiting => wait_for_server(session, &mut login),
-            Phase::Naming { question } => edit(terminal, session, &format!("{question} "), false, lang),
-            Phase::Chatting => edit(terminal, session, "", true, lang),
+            Phase::Naming { question } => edit(terminal, session, Typing::Name { question: &question }, lang),
+            Phase::Chatting => edit(terminal, session, Typing::Chat, lang),
         };
         phase = match step {
             Step::Go(next) => next,
@@ -178,14 +188,35 @@ fn wait_for_server(session: &mut Session, login: &mut Login) -> Step {
     }
 }
 
+/// What the user is typing.
+#[derive(Clone, Copy)]
+enum Typing<'a> {
+    /// A name, answering the server's question.
+    Name { question: &'a str },
+    /// Messages and commands, in the current room.
+    Chat,
+}
+
+/// The prompt while chatting: the current room, or nothing in no room.
+fn room_prompt(room: Option<&str>) -> String {
+    room.map(|room| format!("#{room}> ")).unwrap_or_default()
+}
+
 /// Reads one line from the user and sends it.
-fn edit(terminal: &mut Terminal, session: &mut Session, prompt: &str, chatting: bool, lang: Lang) -> Step {
+fn edit(terminal: &mut Terminal, session: &mut Session, typing: Typing<'_>, lang: Lang) -> Step {
     if session.drain() {
         return Step::Done(session.outcome());
     }
     if session.output_closed() {
         return Step::LeaveUnseen;
     }
+    let chatting = matches!(typing, Typing::Chat);
+    // Made after the drain, which may have brought the answer that changed the room.
+    let prompt = match typing {
+        Typing::Name { question } => format!("{question} "),
+        Typing::Chat => room_prompt(session.room()),
+    };
+    let prompt = prompt.as_str();
     match terminal.read_line(prompt) {
         Ok(line) => {
             if chatting && !line.trim().is_empty() {
@@ -198,7 +229,7 @@ fn edit(terminal: &mut Terminal, session: &mut Session, prompt: &str, chatting: 
             if session.out.quit_sent() {
                 Step::AwaitGoodbye
             } else if chatting {
-                Step::Go(Phase::Chatting)
+                await_room_answers(session, room_commands(&line))
             } else {
                 Step::Go(Phase::Waiting)
             }
@@ -221,6 +252,28 @@ fn edit(terminal: &mut Terminal, session: &mut Session, prompt: &str, chatting: 
             Step::Leave
         }
     }
+}
+
+/// After `/join` or `/leave` (`count` of them): waits until the server has answered each, with where the user
+/// is now or an error, so that the next prompt shows the right room; at most [`ROOM_ANSWER_WAIT`].
+fn await_room_answers(session: &mut Session, count: usize) -> Step {
+    let deadline = Instant::now() + ROOM_ANSWER_WAIT;
+    let mut left = count;
+    while left > 0 {
+        let time_left = deadline.saturating_duration_since(Instant::now());
+        if time_left.is_zero() {
+            break;
+        }
+        match session.next(time_left.min(TICK)) {
+            Next::Event(Event::Room(_) | Event::Refused) => left -= 1,
+            Next::Event(Event::Closed) => return Step::Done(session.outcome()),
+            Next::Event(Event::OutputClosed) => return Step::LeaveUnseen,
+            Next::Event(_) => {}
+            Next::Timeout if session.interrupts.take() => return Step::Leave,
+            Next::Timeout => {}
+        }
+    }
+    Step::Go(Phase::Chatting)
 }
 
 /// A write failed: the connection is gone. The reader thread shows the server's last lines; then it is over.

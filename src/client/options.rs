@@ -53,8 +53,10 @@ With --lang, or LANG starting with es, charla asks the server for that language 
 name, and writes its own lines in it; a server without /lang keeps its own language.
 
 In a terminal, lines are edited in place (arrow keys, Home/End, Ctrl+W, Up/Down for earlier lines) and what
-arrives is printed above them. Ctrl+D or Ctrl+C leaves the chat like /quit, waiting up to {goodbye} s for the
-server's goodbye. User names are coloured when the output is a terminal, unless NO_COLOR is set.
+arrives is printed above them. The prompt is your current room (#general> ), which /join and /leave change.
+Ctrl+D or Ctrl+C leaves the chat like /quit, waiting up to {goodbye} s for the server's goodbye. User names are
+coloured when the output is a terminal, unless NO_COLOR is set; so is the #room tag in front of a line from
+one of your rooms that is not the current one.
 
 Without a terminal, charla sends standard input line by line and prints what the server sends; once the input
 ends it leaves after {quiet} s with nothing arriving.

@@ -52,6 +52,13 @@ fn is_quit(line: &str) -> bool {
     matches!(parse_input(line), Input::Command(Command::Quit))
 }
 
+/// How many of the lines [`Outgoing::send`] makes of `text` ask a named user's server to join or leave a room:
+/// each is answered with where the user is now, or an error.
+pub(crate) fn room_commands(text: &str) -> usize {
+    let lines = text.split('\n').map(|line| line.strip_suffix('\r').unwrap_or(line));
+    lines.filter(|line| matches!(parse_input(line), Input::Command(Command::Join(_) | Command::Leave(_)))).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +70,14 @@ mod tests {
         let client = TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
         let (server, _) = listener.accept().expect("accept");
         (Outgoing::new(client), server)
+    }
+
+    #[test]
+    fn joins_and_leaves_are_counted_for_their_answers() {
+        assert_eq!(room_commands("/join cocina"), 1);
+        assert_eq!(room_commands("/JOIN\r\nhola\n/leave\n/part #x"), 3);
+        assert_eq!(room_commands("//join cocina"), 0, "a message");
+        assert_eq!(room_commands("/rooms"), 0);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Colours for a terminal: each user name in its own colour, the same one every time; one's own name in bold;
-//! errors in red. Off unless the output is a terminal, and off when `NO_COLOR` is set and not empty.
+//! errors in red; the `#room` tag of a line from a room other than the current one in that room's colour. Off
+//! unless the output is a terminal, and off when `NO_COLOR` is set and not empty.
 
 use std::ffi::OsStr;
 use std::hash::{Hash, Hasher};
@@ -20,7 +21,8 @@ pub(crate) fn colour_wanted(stdout_is_terminal: bool, no_color: Option<&OsStr>) 
 }
 
 /// The palette colour of a name. Names that are the same user (`María`, `maría`) get the same colour, on every
-/// run and every machine: the hash is FNV-1a, which has no random seed.
+/// run and every machine: the hash is FNV-1a, which has no random seed. Rooms are coloured the same way, by
+/// their name without the `#` (`#Cocina` and `#cocina` are one room).
 pub fn colour_of(name: &str) -> u8 {
     let mut hasher = Fnv1a::default();
     NameKey::of(name).hash(&mut hasher);
@@ -39,7 +41,7 @@ impl Painter {
         Painter { enabled, own: None }
     }
 
-    /// The name the server welcomed us with: it is drawn in bold.
+    /// The name the server welcomed us with, or gave us with `/nick`: it is drawn in bold.
     pub(crate) fn set_own_name(&mut self, name: &str) {
         self.own = Some(NameKey::of(name));
     }
@@ -52,17 +54,35 @@ impl Painter {
         if incoming.kind == Kind::Error {
             return format!("\x1b[{RED}m{line}{RESET}");
         }
-        let Some(range) = incoming.name.clone() else {
-            return line.to_owned();
-        };
-        let name = &line[range.clone()];
-        let colour = colour_of(name);
-        let style = if self.own.as_ref() == Some(&NameKey::of(name)) {
-            format!("\x1b[{BOLD};{colour}m")
-        } else {
-            format!("\x1b[{colour}m")
-        };
-        format!("{}{style}{name}{RESET}{}", &line[..range.start], &line[range.end..])
+        let mut out = String::with_capacity(line.len() + 16 * incoming.names.len());
+        let mut from = 0;
+        for range in &incoming.names {
+            // Names come in order and never overlap; anything else is not a name to paint.
+            if range.start < from || range.end > line.len() {
+                continue;
+            }
+            let name = &line[range.clone()];
+            let colour = colour_of(name);
+            out.push_str(&line[from..range.start]);
+            if self.own.as_ref() == Some(&NameKey::of(name)) {
+                out.push_str(&format!("\x1b[{BOLD};{colour}m{name}{RESET}"));
+            } else {
+                out.push_str(&format!("\x1b[{colour}m{name}{RESET}"));
+            }
+            from = range.end;
+        }
+        out.push_str(&line[from..]);
+        out
+    }
+
+    /// A line from a room that is not the current one: its `#room` tag, set apart in the room's colour, then
+    /// the line itself painted as usual. Without colour, exactly as the server sent it.
+    pub(crate) fn paint_tagged(&self, tag: &str, line: &str, incoming: &Incoming) -> String {
+        if !self.enabled {
+            return format!("{tag} {line}");
+        }
+        let colour = colour_of(tag.strip_prefix('#').unwrap_or(tag));
+        format!("\x1b[{colour}m{tag}{RESET} {}", self.paint(line, incoming))
     }
 }
 
@@ -134,5 +154,34 @@ mod tests {
         let painter = Painter::new(false);
         assert_eq!(paint(&painter, "[14:30] María: Hola"), "[14:30] María: Hola");
         assert_eq!(paint(&painter, "Error: x"), "Error: x");
+        let line = "[14:30] Ana: hola";
+        assert_eq!(
+            painter.paint_tagged("#cocina", line, &Recognizer::new().recognize(line)),
+            "#cocina [14:30] Ana: hola"
+        );
+    }
+
+    #[test]
+    fn a_rooms_tag_takes_the_rooms_colour_and_the_rest_is_painted_as_usual() {
+        let mut painter = Painter::new(true);
+        painter.set_own_name("Ana");
+        let (cocina, ana) = (colour_of("cocina"), colour_of("Ana"));
+        let line = "[14:30] Ana: hola";
+        assert_eq!(
+            painter.paint_tagged("#cocina", line, &Recognizer::new().recognize(line)),
+            format!("\x1b[{cocina}m#cocina\x1b[0m [14:30] \x1b[1;{ana}mAna\x1b[0m: hola")
+        );
+        assert_eq!(colour_of("Cocina"), cocina, "one room, one colour");
+    }
+
+    #[test]
+    fn actions_and_both_names_of_a_rename_are_coloured() {
+        let painter = Painter::new(true);
+        let (juan, juanito) = (colour_of("Juan"), colour_of("Juanito"));
+        assert_eq!(paint(&painter, "[14:30] * Juan waves"), format!("[14:30] * \x1b[{juan}mJuan\x1b[0m waves"));
+        assert_eq!(
+            paint(&painter, "*** Juan is now known as Juanito"),
+            format!("*** \x1b[{juan}mJuan\x1b[0m is now known as \x1b[{juanito}mJuanito\x1b[0m")
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! What each line from the server becomes: the text to show (coloured or not, or nothing for a question that
-//! becomes the prompt) and the event the main thread needs.
+//! becomes the prompt) and the event the main thread needs. A line from a room that is not the user's current
+//! one comes tagged (`#cocina [14:30] Ana: hola`): the tag is set apart, and the line after it recognised as
+//! any other; such a line never moves the user between rooms or renames them.
 
 use crate::client::events::Event;
 use crate::client::incoming::{Kind, Recognizer};
@@ -38,27 +40,47 @@ impl Screen {
     /// One line from the server, without its terminator, already decoded.
     pub(crate) fn receive(&mut self, raw: &str) -> (Option<String>, Event) {
         let line = printable(raw);
-        let incoming = self.recognizer.recognize(&line);
-        if self.hides_for_lang_switch(incoming.kind) {
+        let (tag, body) = split_room_tag(&line);
+        let incoming = self.recognizer.recognize(body);
+        // A room's broadcast is never part of the language switch, nor an answer to the user.
+        let kind = if tag.is_some() { Kind::Other } else { incoming.kind };
+        if self.hides_for_lang_switch(kind) {
             return (None, Event::Shown);
         }
-        let event = match incoming.kind {
+        let first_name = incoming.names.first().map(|range| &body[range.clone()]);
+        let event = match kind {
             Kind::AskName => Event::AskName(line.clone()),
             Kind::Welcome => {
-                if let Some(range) = incoming.name.clone() {
-                    self.painter.set_own_name(&line[range]);
+                if let Some(name) = first_name {
+                    self.painter.set_own_name(name);
                 }
                 Event::Welcomed
             }
+            Kind::Renamed => {
+                if let Some(name) = first_name {
+                    self.painter.set_own_name(name);
+                }
+                Event::Shown
+            }
+            Kind::CurrentRoom => Event::Room(incoming.room.clone().map(|range| body[range].to_owned())),
+            Kind::NoRoom => Event::Room(None),
+            Kind::Error => Event::Refused,
             _ => Event::Shown,
         };
-        let shown = if incoming.kind == Kind::AskName && self.question_is_prompt {
-            None
-        } else {
-            Some(self.painter.paint(&line, &incoming))
+        let shown = match tag {
+            _ if kind == Kind::AskName && self.question_is_prompt => None,
+            Some(tag) => Some(self.painter.paint_tagged(tag, body, &incoming)),
+            None => Some(self.painter.paint(&line, &incoming)),
         };
         (shown, event)
     }
+}
+
+/// Splits `#room rest` into the room's tag and the rest; a line without a tag is all rest. Only a room's lines
+/// start with `#`: everything else the server sends starts with a letter, `[`, `*` or a space.
+fn split_room_tag(line: &str) -> (Option<&str>, &str) {
+    let Some((tag, rest)) = line.split_once(' ') else { return (None, line) };
+    if tag.len() > 1 && tag.starts_with('#') && !rest.is_empty() { (Some(tag), rest) } else { (None, line) }
 }
 
 impl Screen {
@@ -93,6 +115,7 @@ fn printable(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::paint::colour_of;
 
     fn shown(screen: &mut Screen, line: &str) -> Option<String> {
         screen.receive(line).0
@@ -145,6 +168,56 @@ mod tests {
         let (shown, event) = screen.receive("[14:35] Juan: Hola");
         assert_eq!(event, Event::Shown);
         assert!(shown.is_some_and(|s| s.contains("\x1b[1;")), "own name in bold");
+    }
+
+    #[test]
+    fn the_answers_to_join_and_leave_say_where_the_user_is() {
+        let mut screen = Screen::new(Painter::new(false), true, LangSwitch::Off);
+        assert_eq!(screen.receive("Welcome Ana!").1, Event::Welcomed);
+        assert_eq!(
+            screen.receive("Now in #cocina"),
+            (Some("Now in #cocina".to_owned()), Event::Room(Some("cocina".to_owned())))
+        );
+        assert_eq!(screen.receive("History:").1, Event::Shown);
+        assert_eq!(screen.receive("Ahora estás en #Patio").1, Event::Room(Some("Patio".to_owned())));
+        assert_eq!(screen.receive("You left #patio; now in #cocina").1, Event::Room(Some("cocina".to_owned())));
+        assert_eq!(
+            screen.receive("Has salido de #cocina; no estás en ninguna sala: entra en una con /join para hablar").1,
+            Event::Room(None)
+        );
+        assert_eq!(screen.receive("Error: you are not in #x").1, Event::Refused);
+    }
+
+    #[test]
+    fn a_rooms_lines_are_tagged_apart_and_never_move_the_user() {
+        let mut painter = Painter::new(true);
+        painter.set_own_name("Ana");
+        let mut screen = Screen::new(painter, true, LangSwitch::Off);
+        let (shown, event) = screen.receive("#cocina [14:30] Pedro: hola");
+        assert_eq!(event, Event::Shown);
+        let (cocina, pedro) = (colour_of("cocina"), colour_of("Pedro"));
+        assert_eq!(shown, Some(format!("\x1b[{cocina}m#cocina\x1b[0m [14:30] \x1b[{pedro}mPedro\x1b[0m: hola")));
+        // Not even a line that reads like an answer: only the user's own answers are untagged.
+        assert_eq!(screen.receive("#cocina Now in #patio").1, Event::Shown);
+        assert_eq!(screen.receive("#cocina You are now known as Eve").1, Event::Shown);
+        let (shown, _) = screen.receive("[14:31] Ana: sigo aquí");
+        assert!(shown.is_some_and(|s| s.contains("\x1b[1;")), "still Ana, in bold");
+        let mut plain = Screen::new(Painter::new(false), false, LangSwitch::Off);
+        let line = "#cocina *** Pedro joined #cocina";
+        assert_eq!(plain.receive(line), (Some(line.to_owned()), Event::Shown), "without colour, as received");
+    }
+
+    #[test]
+    fn a_new_name_from_nick_is_ours_from_then_on() {
+        let mut screen = Screen::new(Painter::new(true), true, LangSwitch::Off);
+        screen.receive("Welcome Ana!");
+        let (shown, event) = screen.receive("You are now known as Anita");
+        assert_eq!(event, Event::Shown);
+        assert!(shown.is_some_and(|s| s.contains(&format!("\x1b[1;{}mAnita", colour_of("Anita")))), "bold");
+        let (shown, _) = screen.receive("[14:35] Anita: hola");
+        assert!(shown.is_some_and(|s| s.contains("\x1b[1;")), "own name in bold");
+        let (shown, _) = screen.receive("[14:35] Ana: ¿quién?");
+        assert!(shown.is_some_and(|s| !s.contains("\x1b[1;")), "the old name is someone else's now");
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub(crate) fn run(session: &mut Session, mut login: Login) -> Outcome {
                     name.and_then(|()| waiting.drain(..).try_for_each(|line| session.out.send(&line)))
                 }
             }
-            Next::Event(Event::Welcomed | Event::Shown) => {
+            Next::Event(Event::Welcomed | Event::Room(_) | Event::Refused | Event::Shown) => {
                 heard(&mut quiet_since);
                 Ok(())
             }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::client::events::Event;
 use crate::client::interrupt::Interrupts;
 use crate::client::outgoing::Outgoing;
+use crate::core::rooms::LOBBY;
 
 /// How often the main thread, while waiting for the server, looks at Ctrl+C and its deadlines.
 pub(crate) const TICK: Duration = Duration::from_millis(50);
@@ -36,6 +37,9 @@ pub(crate) struct Session {
     closed: Arc<AtomicBool>,
     /// Set once the main thread has seen [`Event::OutputClosed`].
     output_closed: bool,
+    /// The user's current room, as the server last said: the lobby after the welcome, then what `/join` and
+    /// `/leave` answered. `None` before the welcome, and in no room.
+    room: Option<String>,
 }
 
 /// The next event, if one came in time.
@@ -46,7 +50,12 @@ pub(crate) enum Next {
 
 impl Session {
     pub(crate) fn new(out: Outgoing, events: Receiver<Event>, interrupts: Interrupts) -> Session {
-        Session { out, events, interrupts, closed: Arc::new(AtomicBool::new(false)), output_closed: false }
+        Session { out, events, interrupts, closed: Arc::new(AtomicBool::new(false)), output_closed: false, room: None }
+    }
+
+    /// The user's current room, if any.
+    pub(crate) fn room(&self) -> Option<&str> {
+        self.room.as_deref()
     }
 
     /// The flag the reader thread watches while it wakes the editor.
@@ -76,9 +85,11 @@ impl Session {
             Err(RecvTimeoutError::Timeout) => return Next::Timeout,
             Err(RecvTimeoutError::Disconnected) => Event::Closed,
         };
-        match event {
+        match &event {
             Event::Closed => self.closed.store(true, Ordering::SeqCst),
             Event::OutputClosed => self.output_closed = true,
+            Event::Welcomed => self.room = Some(LOBBY.to_owned()),
+            Event::Room(room) => self.room.clone_from(room),
             _ => {}
         }
         Next::Event(event)
