@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use charla::core::catalog::Text;
 use charla::server::config::{self, Invocation};
-use charla::server::{Server, clock, limits};
+use charla::server::tls::TlsCertificate;
+use charla::server::{ListenerKind, Server, clock, limits};
 
 /// File descriptors the server needs besides one per client: the standard streams, the listener, the poll
 /// instance and its waker, the signal pipe, the history file and its temporary copy, with room to spare.
@@ -27,6 +28,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A certificate that cannot be used is a mistake in the command line's files: said at once, exit 2.
+    let tls = match (&config.tls_listen, &config.tls_cert, &config.tls_key) {
+        (Some(_), Some(cert), Some(key)) => match TlsCertificate::load(cert, key) {
+            Ok(certificate) => Some(certificate),
+            Err(e) => {
+                eprintln!("charla-server: cannot use the TLS certificate: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format(|out, record| {
             let at = clock::utc_timestamp(clock::unix_ms(std::time::SystemTime::now()));
@@ -43,21 +55,28 @@ fn main() -> ExitCode {
         Err(e) => log::warn!("cannot read or raise the open-files limit: {e}"),
     }
     let lang = config.chat.lang;
-    let server = match Server::bind(config) {
+    let server = match Server::bind(config, tls) {
         Ok(server) => server,
         Err(e) => {
             log::error!("{e}");
             return ExitCode::FAILURE;
         }
     };
-    let addr = match server.local_addr() {
-        Ok(addr) => addr.to_string(),
+    let addrs = match server.local_addrs() {
+        Ok(addrs) => addrs,
         Err(e) => {
             log::error!("cannot read the listening address: {e}");
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", Text::ServerStarted { addr: &addr }.render(lang));
+    for (kind, addr) in addrs {
+        let addr = addr.to_string();
+        let line = match kind {
+            ListenerKind::Plain => Text::ServerStarted { addr: &addr },
+            ListenerKind::Tls => Text::ServerStartedTls { addr: &addr },
+        };
+        println!("{}", line.render(lang));
+    }
     // Tests and scripts wait for that line; a failed flush only means nobody is reading stdout.
     let _ = std::io::stdout().flush();
     match server.run() {

@@ -208,6 +208,10 @@ pub enum Text<'a> {
     ServerStarted {
         addr: &'a str,
     },
+    /// Printed by the server on stdout once it listens for TLS too.
+    ServerStartedTls {
+        addr: &'a str,
+    },
     /// Printed by the client when its connection ends.
     Disconnected,
     /// The client could not connect because nothing accepts connections at `addr`.
@@ -451,6 +455,8 @@ impl Text<'_> {
             }
             (Text::ServerStarted { addr }, En) => write!(out, "Server started on {addr}"),
             (Text::ServerStarted { addr }, Es) => write!(out, "Servidor iniciado en {addr}"),
+            (Text::ServerStartedTls { addr }, En) => write!(out, "Server started on {addr} (TLS)"),
+            (Text::ServerStartedTls { addr }, Es) => write!(out, "Servidor iniciado en {addr} (TLS)"),
             (Text::Disconnected, En) => write!(out, "Disconnected from server"),
             (Text::Disconnected, Es) => write!(out, "Desconectado del servidor"),
             (Text::ConnectRefused { addr }, En) => {

@@ -26,7 +26,14 @@ pub const DEFAULT_MAX_QUEUE_BYTES: usize = 1 << 20;
 /// own settings, which it hands to the core whole.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    pub listen: SocketAddr,
+    /// Where plain connections are accepted; `None` (`--listen none`) turns the plain listener off.
+    pub listen: Option<SocketAddr>,
+    /// Where TLS connections are accepted, if anywhere.
+    pub tls_listen: Option<SocketAddr>,
+    /// The certificate chain (PEM) TLS connections get.
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub tls_key: Option<PathBuf>,
     pub history_file: PathBuf,
     pub save_interval: Duration,
     pub max_clients: usize,
@@ -43,7 +50,10 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 5555)),
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 5555))),
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
             history_file: PathBuf::from(DEFAULT_HISTORY_FILE),
             save_interval: DEFAULT_SAVE_INTERVAL,
             max_clients: DEFAULT_MAX_CLIENTS,
@@ -72,7 +82,10 @@ pub fn help_text() -> String {
         format!("  {flag:<24} {meaning:<51} [default: {default}]")
     }
     let rows = [
-        row("--listen ADDR:PORT", "address to listen on, IPv4 or IPv6 ([::1]:5555)", DEFAULT_LISTEN),
+        row("--listen ADDR:PORT", "where plain TCP is served ([::1]:5555); none = off", DEFAULT_LISTEN),
+        row("--tls-listen ADDR:PORT", "where TLS is served (needs --tls-cert, --tls-key)", "off"),
+        row("--tls-cert FILE", "certificate chain for TLS, PEM; re-read on SIGHUP", "none"),
+        row("--tls-key FILE", "private key for TLS, PEM; re-read on SIGHUP", "none"),
         row("--history-file PATH", "where public history is saved as JSON", DEFAULT_HISTORY_FILE),
         row("--history-size N", "public messages kept per room, replayed on joining", DEFAULT_HISTORY_SIZE),
         row("--save-interval SECS", "how often changed history is saved", DEFAULT_SAVE_INTERVAL.as_secs()),
@@ -119,7 +132,13 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
-            Long("listen") => config.listen = parse_addr(&text(&mut parser, "--listen")?)?,
+            Long("listen") => {
+                let value = text(&mut parser, "--listen")?;
+                config.listen = if value == "none" { None } else { Some(parse_addr(&value)?) };
+            }
+            Long("tls-listen") => config.tls_listen = Some(parse_addr(&text(&mut parser, "--tls-listen")?)?),
+            Long("tls-cert") => config.tls_cert = Some(parser.value().map_err(|e| e.to_string())?.into()),
+            Long("tls-key") => config.tls_key = Some(parser.value().map_err(|e| e.to_string())?.into()),
             Long("history-file") => config.history_file = parser.value().map_err(|e| e.to_string())?.into(),
             Long("history-size") => config.chat.history_size = number(&mut parser, "--history-size")?,
             Long("save-interval") => config.save_interval = seconds(&mut parser, "--save-interval", 1)?,
@@ -150,6 +169,12 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             Short('V') | Long("version") => return Ok(Invocation::Version),
             other => return Err(other.unexpected().to_string()),
         }
+    }
+    if config.tls_listen.is_some() && (config.tls_cert.is_none() || config.tls_key.is_none()) {
+        return Err("--tls-listen needs --tls-cert FILE and --tls-key FILE".to_owned());
+    }
+    if config.listen.is_none() && config.tls_listen.is_none() {
+        return Err("--listen none leaves nothing to listen on: give --tls-listen ADDR:PORT too".to_owned());
     }
     // No single reply (a welcome with its history, a /users list) may fill a queue that a reader keeps up with.
     config.chat.max_reply_bytes = config.max_queue_bytes / 2;
@@ -198,7 +223,7 @@ mod tests {
     #[test]
     fn defaults_without_flags() {
         let Ok(Invocation::Run(config)) = parse(&[]) else { panic!("no flags must run") };
-        assert_eq!(config.listen, "127.0.0.1:5555".parse().expect("literal"));
+        assert_eq!(config.listen, Some("127.0.0.1:5555".parse().expect("literal")));
         assert_eq!(config.chat.history_size, 50);
         assert_eq!(config.chat.lang, Lang::En);
         assert_eq!(config.max_queue_bytes, 1 << 20);
@@ -246,7 +271,7 @@ mod tests {
         ]) else {
             panic!("valid flags must run")
         };
-        assert_eq!(config.listen, "[::1]:0".parse().expect("literal"));
+        assert_eq!(config.listen, Some("[::1]:0".parse().expect("literal")));
         assert_eq!(config.chat.lang, Lang::Es);
         assert_eq!(config.chat.history_size, 7);
         assert_eq!(config.save_interval, Duration::from_secs(3));

@@ -232,11 +232,24 @@ impl Connection {
         self.wants_write
     }
 
-    /// Writes pending output until done or blocked, and keeps WRITABLE interest registered exactly while
-    /// output is blocked.
+    /// Whether the loop should flush this connection now: its transport has bytes of its own to send (a TLS
+    /// handshake), or output waited for a handshake that is now done.
+    pub(crate) fn needs_flush(&self) -> bool {
+        self.transport.has_pending_output()
+            || (self.has_output() && !self.wants_write && self.transport.ready_for_output())
+    }
+
+    /// Writes pending output until done or blocked, and keeps WRITABLE interest registered exactly while bytes
+    /// wait for room in the socket.
     pub(crate) fn flush(&mut self, registry: &Registry, token: Token) -> io::Result<Flush> {
-        let flushed = self.output.flush_to(&mut self.transport)?;
-        let wants_write = flushed == Flush::Blocked;
+        let flushed = if !self.transport.flush_pending()? {
+            Flush::Blocked
+        } else if !self.transport.ready_for_output() {
+            Flush::Waiting
+        } else {
+            self.output.flush_to(&mut self.transport)?
+        };
+        let wants_write = flushed == Flush::Blocked || self.transport.has_pending_output();
         if wants_write != self.wants_write {
             let interest = if wants_write { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
             self.transport.reregister(registry, token, interest)?;

@@ -90,6 +90,11 @@ impl Connections {
         self.slab.get(key).is_some_and(Connection::is_open)
     }
 
+    /// Gives back a slot taken by `try_admit_ip` for a connection that was not inserted after all.
+    pub(crate) fn release_ip(&mut self, ip: IpAddr) {
+        self.per_ip.release(ip);
+    }
+
     /// Counts a new connection from `ip` against the per-address cap; false if it is over.
     pub(crate) fn try_admit_ip(&mut self, ip: IpAddr) -> bool {
         self.per_ip.try_admit(ip)
@@ -127,6 +132,9 @@ impl Connections {
             return ReadOutcome::NotReading;
         }
         let outcome = conn.read_lines(scratch, batch, self.limits.flood, budget, now);
+        if conn.needs_flush() {
+            self.to_flush.push(key);
+        }
         if let ReadOutcome::Throttled(until) = outcome {
             log::debug!("throttling {}: over {} lines/s", conn.peer(), self.limits.flood.rate);
             self.throttled.schedule(key, until);

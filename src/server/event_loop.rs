@@ -26,12 +26,14 @@ use crate::server::framing::{Frame, LineBatch};
 use crate::server::history_file;
 use crate::server::history_saver::HistorySaver;
 use crate::server::per_ip::PerIpLimit;
+use crate::server::tls::TlsCertificate;
 use crate::server::transport::Transport;
 
-const LISTENER: Token = Token(usize::MAX);
 const SIGNALS: Token = Token(usize::MAX - 1);
 /// Woken by the history writer thread when a save has finished.
 const SAVE_DONE: Token = Token(usize::MAX - 2);
+/// The listeners' tokens count down from here, one per listener; connections' tokens are small slab keys.
+const FIRST_LISTENER: usize = usize::MAX - 8;
 
 /// Readiness events taken from the kernel per poll.
 pub(crate) const EVENTS_PER_POLL: usize = 1024;
@@ -57,11 +59,28 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// ...and declare the peer dead after this many unanswered probes (about two minutes in all).
 const KEEPALIVE_RETRIES: u32 = 6;
 
+/// What a listening socket speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// Lines over TCP (`--listen`).
+    Plain,
+    /// Lines over TLS (`--tls-listen`).
+    Tls,
+}
+
+struct Listener {
+    socket: TcpListener,
+    kind: ListenerKind,
+}
+
 pub struct Server {
     poll: Poll,
     events: Events,
-    /// Taken away at shutdown, which closes it: no new connections while the last output drains.
-    listener: Option<TcpListener>,
+    /// Emptied at shutdown, which closes them: no new connections while the last output drains. Listener `i`
+    /// has the token `FIRST_LISTENER - i`.
+    listeners: Vec<Listener>,
+    /// The certificate TLS connections get, when there is a TLS listener; replaced on SIGHUP.
+    tls: Option<TlsCertificate>,
     signals: Signals,
     config: ServerConfig,
     chat: Chat,
@@ -83,12 +102,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Loads history and binds the listening socket; nothing is served until [`Server::run`].
-    pub fn bind(config: ServerConfig) -> io::Result<Server> {
+    /// Loads history and binds the listening sockets; nothing is served until [`Server::run`]. `tls` is the
+    /// certificate for `config.tls_listen` (load it with [`TlsCertificate::load`] first, so that a bad file is
+    /// a start-up error of its own).
+    pub fn bind(config: ServerConfig, tls: Option<TlsCertificate>) -> io::Result<Server> {
         let rooms = load_history(&config)?;
         let poll = Poll::new().context("cannot create the poll instance")?;
-        let mut listener = listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut listeners = Vec::new();
+        let wanted =
+            [(config.listen, ListenerKind::Plain), (config.tls_listen.filter(|_| tls.is_some()), ListenerKind::Tls)];
+        for (addr, kind) in wanted.into_iter().filter_map(|(addr, kind)| Some((addr?, kind))) {
+            let mut socket = listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
+            poll.registry().register(&mut socket, Token(FIRST_LISTENER - listeners.len()), Interest::READABLE)?;
+            listeners.push(Listener { socket, kind });
+        }
         let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
         poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
         let registry = poll.registry().try_clone()?;
@@ -104,7 +131,8 @@ impl Server {
         Ok(Server {
             poll,
             events: Events::with_capacity(EVENTS_PER_POLL),
-            listener: Some(listener),
+            listeners,
+            tls,
             signals,
             chat: Chat::with_rooms(config.chat.clone(), clock::local_hour_minute, rooms),
             conns: Connections::new(registry, limits, per_ip),
@@ -120,12 +148,9 @@ impl Server {
         })
     }
 
-    /// The address actually bound (useful with port 0).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        match &self.listener {
-            Some(listener) => listener.local_addr(),
-            None => Err(io::Error::new(io::ErrorKind::NotConnected, "the server has stopped listening")),
-        }
+    /// Each listener's kind and the address it actually bound (useful with port 0).
+    pub fn local_addrs(&self) -> io::Result<Vec<(ListenerKind, SocketAddr)>> {
+        self.listeners.iter().map(|l| l.socket.local_addr().map(|addr| (l.kind, addr))).collect()
     }
 
     /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
@@ -153,7 +178,9 @@ impl Server {
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         for event in events.iter() {
             match event.token() {
-                LISTENER => self.accept_all(now),
+                Token(t) if t <= FIRST_LISTENER && FIRST_LISTENER - t < self.listeners.len() => {
+                    self.accept_all(FIRST_LISTENER - t, now)
+                }
                 SIGNALS => self.take_signals(),
                 // The writer's outcome is taken by the timers below.
                 SAVE_DONE => {}
@@ -195,24 +222,32 @@ impl Server {
         }
         if self.accept_retry_at.is_some_and(|at| at <= now.mono) {
             self.accept_retry_at = None;
-            self.accept_all(now);
+            self.accept_on_every_listener(now);
         }
         self.saver.tick(&self.chat, now.mono);
     }
 
-    fn accept_all(&mut self, now: Now) {
+    /// After a pause: what queued up on any listener meanwhile brings no new event (edge-triggered).
+    fn accept_on_every_listener(&mut self, now: Now) {
+        for index in 0..self.listeners.len() {
+            self.accept_all(index, now);
+        }
+    }
+
+    fn accept_all(&mut self, index: usize, now: Now) {
         if self.accept_retry_at.is_some() {
             return;
         }
         loop {
-            let Some(listener) = &self.listener else { return };
-            match listener.accept() {
+            let Some(listener) = self.listeners.get(index) else { return };
+            let kind = listener.kind;
+            match listener.socket.accept() {
                 Ok((stream, peer)) => {
                     if self.accept_pause_logged {
                         log::info!("accepting connections again");
                         self.accept_pause_logged = false;
                     }
-                    self.admit(stream, peer, now);
+                    self.admit(stream, peer, kind, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if is_transient_accept_error(&e) => continue,
@@ -230,17 +265,28 @@ impl Server {
         }
     }
 
-    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, now: Now) {
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, kind: ListenerKind, now: Now) {
         if self.conns.len() >= self.config.max_clients {
             log::warn!("refusing {peer}: {} connections already (--max-clients)", self.conns.len());
-            return refuse(stream, Text::ServerFull, &self.config);
+            return refuse(stream, kind, Text::ServerFull, &self.config);
         }
         if !self.conns.try_admit_ip(peer.ip()) {
             log::warn!("refusing {peer}: {} connections from it already (--max-per-ip)", self.config.max_per_ip);
-            return refuse(stream, Text::TooManyFromAddress, &self.config);
+            return refuse(stream, kind, Text::TooManyFromAddress, &self.config);
         }
         set_socket_options(&stream, peer);
-        match self.conns.insert(Transport::Tcp(stream), peer, now.mono) {
+        let transport = match (kind, &self.tls) {
+            (ListenerKind::Plain, _) => Transport::Tcp(stream),
+            (ListenerKind::Tls, Some(certificate)) => match certificate.accept() {
+                Ok(session) => Transport::Tls(Box::new((stream, session))),
+                Err(e) => {
+                    self.conns.release_ip(peer.ip());
+                    return log::warn!("cannot start TLS with {peer}: {e}; dropping it");
+                }
+            },
+            (ListenerKind::Tls, None) => return self.conns.release_ip(peer.ip()),
+        };
+        match self.conns.insert(transport, peer, now.mono) {
             Ok(key) => {
                 log::debug!("connection {key} from {peer}");
                 self.chat.connect(key, now);
@@ -253,11 +299,25 @@ impl Server {
     fn take_signals(&mut self) {
         for signal in self.signals.pending() {
             match signal {
-                // Nothing is re-read yet (every setting is a flag); a hang-up must not stop the chat.
-                SIGHUP => log::info!("SIGHUP received; nothing to reload, carrying on"),
+                SIGHUP => self.reload(),
                 SIGINT => self.stop("SIGINT"),
                 _ => self.stop("SIGTERM"),
             }
+        }
+    }
+
+    /// SIGHUP: the TLS certificate is read again; new connections get the new one, existing ones carry on.
+    /// A missing or broken file leaves the current certificate in use. A hang-up never stops the chat.
+    fn reload(&mut self) {
+        let Some(current) = &self.tls else {
+            return log::info!("SIGHUP received; nothing to reload (no --tls-listen), carrying on");
+        };
+        match current.reload() {
+            Ok(reloaded) => {
+                log::info!("SIGHUP received; reloaded the TLS certificate ({})", reloaded.describe());
+                self.tls = Some(reloaded);
+            }
+            Err(e) => log::error!("SIGHUP received; cannot reload the TLS certificate: {e}; keeping the current one"),
         }
     }
 
@@ -336,16 +396,16 @@ impl Server {
         self.conns.flush_pending();
         if removed > 0 && self.accept_retry_at.is_some() {
             self.accept_retry_at = None;
-            self.accept_all(now);
+            self.accept_on_every_listener(now);
         }
     }
 
     /// Stops accepting, tells everyone, flushes for at most [`SHUTDOWN_FLUSH_TIMEOUT`], saves history.
     fn shutdown(mut self) -> io::Result<()> {
-        if let Some(mut listener) = self.listener.take()
-            && let Err(e) = self.poll.registry().deregister(&mut listener)
-        {
-            log::debug!("deregistering the listener failed: {e}");
+        for mut listener in std::mem::take(&mut self.listeners) {
+            if let Err(e) = self.poll.registry().deregister(&mut listener.socket) {
+                log::debug!("deregistering a listener failed: {e}");
+            }
         }
         let now = clock::now();
         self.chat.shutdown();
@@ -407,9 +467,13 @@ fn count(n: usize, thing: &str) -> String {
 }
 
 /// Tells a connection over a limit why it is refused, without waiting for it: a fresh socket's buffer has
-/// room for one line, and if it has not, the peer loses only the explanation.
-fn refuse(mut stream: TcpStream, why: Text<'_>, config: &ServerConfig) {
+/// room for one line, and if it has not, the peer loses only the explanation. A TLS client could not read a
+/// line before its handshake, so it is only closed.
+fn refuse(mut stream: TcpStream, kind: ListenerKind, why: Text<'_>, config: &ServerConfig) {
     use std::io::Write;
+    if kind == ListenerKind::Tls {
+        return;
+    }
     let mut line = why.render(config.chat.lang);
     line.push('\n');
     let _ = stream.write(line.as_bytes());

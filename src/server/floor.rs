@@ -175,7 +175,7 @@ impl Floor {
             let Some(client) = self.clients.get_mut(key) else { continue };
             client.dirty = false;
             let give_up = match client.conn.flush(self.poll.registry(), Token(key)) {
-                Ok(Flush::Done) => false,
+                Ok(Flush::Done | Flush::Waiting) => false,
                 Ok(Flush::Blocked) => client.conn.queued_bytes() > DEFAULT_MAX_QUEUE_BYTES,
                 Err(_) => true,
             };

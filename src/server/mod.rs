@@ -18,6 +18,7 @@ pub(crate) mod history_saver;
 pub mod limits;
 pub mod output;
 pub mod per_ip;
+pub mod tls;
 pub(crate) mod transport;
 
-pub use event_loop::Server;
+pub use event_loop::{ListenerKind, Server};

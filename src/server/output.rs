@@ -31,6 +31,9 @@ pub enum Flush {
     Done,
     /// The socket buffer is full; wait for writability.
     Blocked,
+    /// Nothing written: the transport is not ready for output yet (a TLS handshake is under way, which reads
+    /// drive); the output waits for it.
+    Waiting,
 }
 
 impl OutputQueue {

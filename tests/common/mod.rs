@@ -8,12 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod tls;
+
 /// How long a test waits for a line it expects before failing.
 pub const LINE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct TestServer {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// The TLS listener's address, when started with `--tls-listen`.
+    pub tls_addr: Option<SocketAddr>,
     pub dir: PathBuf,
     /// Started with `--lang es`.
     spanish: bool,
@@ -75,16 +79,26 @@ impl TestServer {
         }
         let mut child = command.spawn().expect("start charla-server");
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut first = String::new();
-        stdout.read_line(&mut first).expect("read the server's first line");
-        let addr = first
-            .trim_end()
-            .rsplit(' ')
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}; log: {}", read_log(dir)));
+        // One line per listener: `Server started on ADDR`, and `... ADDR (TLS)` for the TLS one.
+        let listeners = usize::from(!args.windows(2).any(|w| w == ["--listen", "none"]))
+            + usize::from(args.contains(&"--tls-listen"));
+        let (mut addr, mut tls_addr) = (None, None);
+        for _ in 0..listeners {
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("read the server's first lines");
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let tls = words.last() == Some(&"(TLS)");
+            let parsed: Option<SocketAddr> = words.iter().rev().nth(usize::from(tls)).and_then(|a| a.parse().ok());
+            let parsed = parsed.unwrap_or_else(|| panic!("unexpected line {line:?}; log: {}", read_log(dir)));
+            if tls {
+                tls_addr = Some(parsed);
+            } else {
+                addr = Some(parsed);
+            }
+        }
+        let addr = addr.or(tls_addr).unwrap_or_else(|| panic!("no listener; log: {}", read_log(dir)));
         let spanish = args.windows(2).any(|w| w == ["--lang", "es"]);
-        TestServer { child: Some(child), addr, dir: dir.to_path_buf(), spanish, _temp: None }
+        TestServer { child: Some(child), addr, tls_addr, dir: dir.to_path_buf(), spanish, _temp: None }
     }
 
     pub fn pid(&self) -> i32 {
@@ -142,7 +156,17 @@ impl TestServer {
 
     /// Connects, answers the name question and reads the two welcome lines (the room must have no history).
     pub fn join(&self, name: &str) -> TestClient {
-        let mut client = self.connect();
+        self.join_with(self.connect(), name)
+    }
+
+    /// As [`TestServer::join`], over TLS to the TLS listener, trusting `ca` (PEM).
+    pub fn join_tls(&self, name: &str, ca: &str) -> TestClient {
+        let addr = self.tls_addr.expect("started with --tls-listen");
+        self.join_with(TestClient::connect_tls(addr, ca), name)
+    }
+
+    /// Answers the name question on `client` and reads the two welcome lines.
+    pub fn join_with(&self, mut client: TestClient, name: &str) -> TestClient {
         if self.spanish {
             client.expect("USUARIO:");
             client.send(name);
@@ -214,9 +238,15 @@ fn read_log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
 }
 
+/// A connection lines are read from and written to.
+pub trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
+
 /// One user's connection, read line by line.
 pub struct TestClient {
-    reader: BufReader<TcpStream>,
+    /// The connection as lines are read from and written to it: the socket itself, or TLS over it.
+    reader: BufReader<Box<dyn ReadWrite>>,
+    /// The socket, for timeouts and shutdown.
     writer: TcpStream,
 }
 
@@ -238,7 +268,16 @@ impl TestClient {
     pub fn from_stream(stream: TcpStream) -> TestClient {
         stream.set_read_timeout(Some(LINE_TIMEOUT)).expect("set read timeout");
         let writer = stream.try_clone().expect("clone the stream");
-        TestClient { reader: BufReader::new(stream), writer }
+        TestClient { reader: BufReader::new(Box::new(stream)), writer }
+    }
+
+    /// Connects over TLS, trusting only `ca` (PEM) and expecting the server to be `localhost`.
+    pub fn connect_tls(addr: SocketAddr, ca: &str) -> TestClient {
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        stream.set_read_timeout(Some(LINE_TIMEOUT)).expect("set read timeout");
+        let writer = stream.try_clone().expect("clone the stream");
+        let session = tls::client_session(ca);
+        TestClient { reader: BufReader::new(Box::new(rustls::StreamOwned::new(session, stream))), writer }
     }
 
     pub fn send(&mut self, line: &str) {
@@ -246,7 +285,8 @@ impl TestClient {
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).expect("send to the server");
+        let io = self.reader.get_mut();
+        io.write_all(bytes).and_then(|()| io.flush()).expect("send to the server");
     }
 
     /// The next line, without its `\n`; `None` once the server has closed the connection.
@@ -283,10 +323,10 @@ impl TestClient {
 
     /// Asserts that nothing arrives for `quiet`.
     pub fn expect_silence(&mut self, quiet: Duration) {
-        self.reader.get_ref().set_read_timeout(Some(quiet)).expect("set read timeout");
+        self.writer.set_read_timeout(Some(quiet)).expect("set read timeout");
         let mut line = String::new();
         let got = self.reader.read_line(&mut line);
-        self.reader.get_ref().set_read_timeout(Some(LINE_TIMEOUT)).expect("set read timeout");
+        self.writer.set_read_timeout(Some(LINE_TIMEOUT)).expect("set read timeout");
         match got {
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             other => panic!("expected silence, got {other:?}: {line:?}"),
