@@ -29,8 +29,9 @@ fn main() -> ExitCode {
         }
     };
     // A certificate that cannot be used is a mistake in the command line's files: said at once, exit 2.
-    let tls = match (&config.tls_listen, &config.tls_cert, &config.tls_key) {
-        (Some(_), Some(cert), Some(key)) => match TlsCertificate::load(cert, key) {
+    let wants_tls = config.tls_listen.is_some() || config.web_tls_listen.is_some();
+    let tls = match (wants_tls, &config.tls_cert, &config.tls_key) {
+        (true, Some(cert), Some(key)) => match TlsCertificate::load(cert, key) {
             Ok(certificate) => Some(certificate),
             Err(e) => {
                 eprintln!("charla-server: cannot use the TLS certificate: {e}");
@@ -74,6 +75,8 @@ fn main() -> ExitCode {
         let line = match kind {
             ListenerKind::Plain => Text::ServerStarted { addr: &addr },
             ListenerKind::Tls => Text::ServerStartedTls { addr: &addr },
+            ListenerKind::Web => Text::ServerStartedWeb { addr: &addr, scheme: "http" },
+            ListenerKind::WebTls => Text::ServerStartedWeb { addr: &addr, scheme: "https" },
         };
         println!("{}", line.render(lang));
     }

@@ -212,6 +212,11 @@ pub enum Text<'a> {
     ServerStartedTls {
         addr: &'a str,
     },
+    /// Printed by the server on stdout once it serves the web page too.
+    ServerStartedWeb {
+        addr: &'a str,
+        scheme: &'a str,
+    },
     /// Printed by the client when its connection ends.
     Disconnected,
     /// The client could not connect because nothing accepts connections at `addr`.
@@ -457,6 +462,8 @@ impl Text<'_> {
             (Text::ServerStarted { addr }, Es) => write!(out, "Servidor iniciado en {addr}"),
             (Text::ServerStartedTls { addr }, En) => write!(out, "Server started on {addr} (TLS)"),
             (Text::ServerStartedTls { addr }, Es) => write!(out, "Servidor iniciado en {addr} (TLS)"),
+            (Text::ServerStartedWeb { addr, scheme }, En) => write!(out, "Web chat on {scheme}://{addr}/"),
+            (Text::ServerStartedWeb { addr, scheme }, Es) => write!(out, "Chat web en {scheme}://{addr}/"),
             (Text::Disconnected, En) => write!(out, "Disconnected from server"),
             (Text::Disconnected, Es) => write!(out, "Desconectado del servidor"),
             (Text::ConnectRefused { addr }, En) => {

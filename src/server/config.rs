@@ -34,6 +34,12 @@ pub struct ServerConfig {
     pub tls_cert: Option<PathBuf>,
     /// Its private key (PEM).
     pub tls_key: Option<PathBuf>,
+    /// Where the web page and its WebSocket are served over HTTP, if anywhere.
+    pub web_listen: Option<SocketAddr>,
+    /// Where they are served over HTTPS (with the TLS certificate), if anywhere.
+    pub web_tls_listen: Option<SocketAddr>,
+    /// Origins allowed to open the WebSocket; empty means the page's own origin only.
+    pub web_origins: Vec<String>,
     pub history_file: PathBuf,
     pub save_interval: Duration,
     pub max_clients: usize,
@@ -54,6 +60,9 @@ impl Default for ServerConfig {
             tls_listen: None,
             tls_cert: None,
             tls_key: None,
+            web_listen: None,
+            web_tls_listen: None,
+            web_origins: Vec::new(),
             history_file: PathBuf::from(DEFAULT_HISTORY_FILE),
             save_interval: DEFAULT_SAVE_INTERVAL,
             max_clients: DEFAULT_MAX_CLIENTS,
@@ -86,6 +95,9 @@ pub fn help_text() -> String {
         row("--tls-listen ADDR:PORT", "where TLS is served (needs --tls-cert, --tls-key)", "off"),
         row("--tls-cert FILE", "certificate chain for TLS, PEM; re-read on SIGHUP", "none"),
         row("--tls-key FILE", "private key for TLS, PEM; re-read on SIGHUP", "none"),
+        row("--web-listen ADDR:PORT", "where the web page and its WebSocket are served", "off"),
+        row("--web-tls-listen ADDR", "the same over HTTPS (needs --tls-cert, --tls-key)", "off"),
+        row("--web-origin ORIGIN", "origins allowed to open the WebSocket; repeatable", "the page's"),
         row("--history-file PATH", "where public history is saved as JSON", DEFAULT_HISTORY_FILE),
         row("--history-size N", "public messages kept per room, replayed on joining", DEFAULT_HISTORY_SIZE),
         row("--save-interval SECS", "how often changed history is saved", DEFAULT_SAVE_INTERVAL.as_secs()),
@@ -139,6 +151,11 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             Long("tls-listen") => config.tls_listen = Some(parse_addr(&text(&mut parser, "--tls-listen")?)?),
             Long("tls-cert") => config.tls_cert = Some(parser.value().map_err(|e| e.to_string())?.into()),
             Long("tls-key") => config.tls_key = Some(parser.value().map_err(|e| e.to_string())?.into()),
+            Long("web-listen") => config.web_listen = Some(parse_addr(&text(&mut parser, "--web-listen")?)?),
+            Long("web-tls-listen") => {
+                config.web_tls_listen = Some(parse_addr(&text(&mut parser, "--web-tls-listen")?)?)
+            }
+            Long("web-origin") => config.web_origins.push(text(&mut parser, "--web-origin")?),
             Long("history-file") => config.history_file = parser.value().map_err(|e| e.to_string())?.into(),
             Long("history-size") => config.chat.history_size = number(&mut parser, "--history-size")?,
             Long("save-interval") => config.save_interval = seconds(&mut parser, "--save-interval", 1)?,
@@ -170,11 +187,13 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             other => return Err(other.unexpected().to_string()),
         }
     }
-    if config.tls_listen.is_some() && (config.tls_cert.is_none() || config.tls_key.is_none()) {
-        return Err("--tls-listen needs --tls-cert FILE and --tls-key FILE".to_owned());
+    let wants_tls = config.tls_listen.is_some() || config.web_tls_listen.is_some();
+    if wants_tls && (config.tls_cert.is_none() || config.tls_key.is_none()) {
+        return Err("--tls-listen and --web-tls-listen need --tls-cert FILE and --tls-key FILE".to_owned());
     }
-    if config.listen.is_none() && config.tls_listen.is_none() {
-        return Err("--listen none leaves nothing to listen on: give --tls-listen ADDR:PORT too".to_owned());
+    let listeners = [config.listen, config.tls_listen, config.web_listen, config.web_tls_listen];
+    if listeners.iter().all(Option::is_none) {
+        return Err("--listen none leaves nothing to listen on: give --tls-listen or --web-listen too".to_owned());
     }
     // No single reply (a welcome with its history, a /users list) may fill a queue that a reader keeps up with.
     config.chat.max_reply_bytes = config.max_queue_bytes / 2;

@@ -7,6 +7,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
@@ -28,6 +29,7 @@ use crate::server::history_saver::HistorySaver;
 use crate::server::per_ip::PerIpLimit;
 use crate::server::tls::TlsCertificate;
 use crate::server::transport::Transport;
+use crate::server::web::{WebSite, WebStream};
 
 const SIGNALS: Token = Token(usize::MAX - 1);
 /// Woken by the history writer thread when a save has finished.
@@ -66,6 +68,16 @@ pub enum ListenerKind {
     Plain,
     /// Lines over TLS (`--tls-listen`).
     Tls,
+    /// The web page and its WebSocket over HTTP (`--web-listen`).
+    Web,
+    /// The same over HTTPS (`--web-tls-listen`).
+    WebTls,
+}
+
+impl ListenerKind {
+    fn uses_tls(self) -> bool {
+        matches!(self, ListenerKind::Tls | ListenerKind::WebTls)
+    }
 }
 
 struct Listener {
@@ -81,6 +93,8 @@ pub struct Server {
     listeners: Vec<Listener>,
     /// The certificate TLS connections get, when there is a TLS listener; replaced on SIGHUP.
     tls: Option<TlsCertificate>,
+    /// What web connections share: the page and the origins allowed.
+    web: Arc<WebSite>,
     signals: Signals,
     config: ServerConfig,
     chat: Chat,
@@ -109,8 +123,12 @@ impl Server {
         let rooms = load_history(&config)?;
         let poll = Poll::new().context("cannot create the poll instance")?;
         let mut listeners = Vec::new();
-        let wanted =
-            [(config.listen, ListenerKind::Plain), (config.tls_listen.filter(|_| tls.is_some()), ListenerKind::Tls)];
+        let wanted = [
+            (config.listen, ListenerKind::Plain),
+            (config.tls_listen.filter(|_| tls.is_some()), ListenerKind::Tls),
+            (config.web_listen, ListenerKind::Web),
+            (config.web_tls_listen.filter(|_| tls.is_some()), ListenerKind::WebTls),
+        ];
         for (addr, kind) in wanted.into_iter().filter_map(|(addr, kind)| Some((addr?, kind))) {
             let mut socket = listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
             poll.registry().register(&mut socket, Token(FIRST_LISTENER - listeners.len()), Interest::READABLE)?;
@@ -133,6 +151,7 @@ impl Server {
             events: Events::with_capacity(EVENTS_PER_POLL),
             listeners,
             tls,
+            web: Arc::new(WebSite::new(config.web_origins.clone())),
             signals,
             chat: Chat::with_rooms(config.chat.clone(), clock::local_hour_minute, rooms),
             conns: Connections::new(registry, limits, per_ip),
@@ -275,16 +294,23 @@ impl Server {
             return refuse(stream, kind, Text::TooManyFromAddress, &self.config);
         }
         set_socket_options(&stream, peer);
-        let transport = match (kind, &self.tls) {
-            (ListenerKind::Plain, _) => Transport::Tcp(stream),
-            (ListenerKind::Tls, Some(certificate)) => match certificate.accept() {
+        let inner = match (kind.uses_tls(), &self.tls) {
+            (false, _) => Transport::Tcp(stream),
+            (true, Some(certificate)) => match certificate.accept() {
                 Ok(session) => Transport::Tls(Box::new((stream, session))),
                 Err(e) => {
                     self.conns.release_ip(peer.ip());
                     return log::warn!("cannot start TLS with {peer}: {e}; dropping it");
                 }
             },
-            (ListenerKind::Tls, None) => return self.conns.release_ip(peer.ip()),
+            (true, None) => return self.conns.release_ip(peer.ip()),
+        };
+        let transport = match kind {
+            ListenerKind::Plain | ListenerKind::Tls => inner,
+            ListenerKind::Web | ListenerKind::WebTls => {
+                let max_line = self.config.chat.max_line_bytes;
+                Transport::Web(Box::new(WebStream::new(inner, Arc::clone(&self.web), kind.uses_tls(), max_line)))
+            }
         };
         match self.conns.insert(transport, peer, now.mono) {
             Ok(key) => {
@@ -471,8 +497,19 @@ fn count(n: usize, thing: &str) -> String {
 /// line before its handshake, so it is only closed.
 fn refuse(mut stream: TcpStream, kind: ListenerKind, why: Text<'_>, config: &ServerConfig) {
     use std::io::Write;
-    if kind == ListenerKind::Tls {
-        return;
+    match kind {
+        ListenerKind::Plain => {}
+        ListenerKind::Tls | ListenerKind::WebTls => return,
+        ListenerKind::Web => {
+            let body = why.render(config.chat.lang);
+            let response = format!(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}\n",
+                body.len() + 1
+            );
+            let _ = stream.write(response.as_bytes());
+            return;
+        }
     }
     let mut line = why.render(config.chat.lang);
     line.push('\n');

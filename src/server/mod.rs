@@ -20,5 +20,7 @@ pub mod output;
 pub mod per_ip;
 pub mod tls;
 pub(crate) mod transport;
+pub(crate) mod web;
+pub(crate) mod websocket;
 
 pub use event_loop::{ListenerKind, Server};

@@ -1,9 +1,9 @@
 //! How a connection's bytes travel: the layer between the socket and the line framer.
 //!
-//! Plain TCP, and TLS over TCP. Each kind turns what arrives on the socket into line bytes for the framer, and
-//! the output queue's line bytes into what goes out on the socket. The framer, the flood bucket, the output
-//! queue and the chat core above it never know which one a user came through, so each transport inherits every
-//! limit. (WebSocket, next, is one more variant here.)
+//! Plain TCP, TLS over TCP, and the web listener's HTTP-then-WebSocket over either. Each kind turns what
+//! arrives on the socket into line bytes for the framer, and the output queue's line bytes into what goes out
+//! on the socket. The framer, the flood bucket, the output queue and the chat core above it never know which
+//! one a user came through, so each transport inherits every limit.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
@@ -12,12 +12,15 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use crate::server::tls::TlsSession;
+use crate::server::web::WebStream;
 
 pub(crate) enum Transport {
     /// Lines straight over TCP, as `nc` speaks them.
     Tcp(TcpStream),
     /// Lines inside TLS. Boxed: a plain connection does not pay for the TLS state's size.
     Tls(Box<(TcpStream, TlsSession)>),
+    /// An HTTP request, then lines as WebSocket text messages, over TCP or TLS.
+    Web(Box<WebStream>),
 }
 
 impl std::fmt::Debug for Transport {
@@ -25,6 +28,7 @@ impl std::fmt::Debug for Transport {
         f.write_str(match self {
             Transport::Tcp(_) => "Transport::Tcp",
             Transport::Tls(_) => "Transport::Tls",
+            Transport::Web(_) => "Transport::Web",
         })
     }
 }
@@ -34,6 +38,7 @@ impl Transport {
         match self {
             Transport::Tcp(stream) => stream,
             Transport::Tls(tls) => &mut tls.0,
+            Transport::Web(web) => web.inner_mut().stream(),
         }
     }
 
@@ -54,6 +59,7 @@ impl Transport {
         match self {
             Transport::Tcp(_) => true,
             Transport::Tls(tls) => tls.1.established(),
+            Transport::Web(web) => web.ready_for_output(),
         }
     }
 
@@ -62,6 +68,7 @@ impl Transport {
         match self {
             Transport::Tcp(_) => false,
             Transport::Tls(tls) => tls.1.has_pending_output(),
+            Transport::Web(web) => web.has_pending_output(),
         }
     }
 
@@ -73,17 +80,22 @@ impl Transport {
                 let (stream, session) = &mut **tls;
                 session.flush_pending(stream)
             }
+            Transport::Web(web) => web.flush_pending(),
         }
     }
 
     /// Ends our side after the last output (TLS: a close_notify first), so the peer reads to the end of what
     /// was written and then sees the end of the stream.
     pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
-        if let Transport::Tls(tls) = self {
-            let (stream, session) = &mut **tls;
-            session.close(stream);
+        match self {
+            Transport::Tcp(stream) => stream.shutdown(Shutdown::Write),
+            Transport::Tls(tls) => {
+                let (stream, session) = &mut **tls;
+                session.close(stream);
+                stream.shutdown(Shutdown::Write)
+            }
+            Transport::Web(web) => web.shutdown_write(),
         }
-        self.stream().shutdown(Shutdown::Write)
     }
 }
 
@@ -96,6 +108,7 @@ impl Read for Transport {
                 let (stream, session) = &mut **tls;
                 session.read(stream, buf)
             }
+            Transport::Web(web) => web.read(buf),
         }
     }
 }
@@ -112,6 +125,7 @@ impl Write for Transport {
                 let (stream, session) = &mut **tls;
                 session.write_vectored(stream, bufs)
             }
+            Transport::Web(web) => web.write_vectored(bufs),
         }
     }
 

@@ -9,6 +9,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub mod tls;
+pub mod ws;
 
 /// How long a test waits for a line it expects before failing.
 pub const LINE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -18,6 +19,10 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The TLS listener's address, when started with `--tls-listen`.
     pub tls_addr: Option<SocketAddr>,
+    /// The web listener's address, when started with `--web-listen`.
+    pub web_addr: Option<SocketAddr>,
+    /// The HTTPS web listener's address, when started with `--web-tls-listen`.
+    pub web_tls_addr: Option<SocketAddr>,
     pub dir: PathBuf,
     /// Started with `--lang es`.
     spanish: bool,
@@ -79,26 +84,29 @@ impl TestServer {
         }
         let mut child = command.spawn().expect("start charla-server");
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        // One line per listener: `Server started on ADDR`, and `... ADDR (TLS)` for the TLS one.
+        // One line per listener: `Server started on ADDR`, `... ADDR (TLS)`, `Web chat on http[s]://ADDR/`.
         let listeners = usize::from(!args.windows(2).any(|w| w == ["--listen", "none"]))
-            + usize::from(args.contains(&"--tls-listen"));
-        let (mut addr, mut tls_addr) = (None, None);
+            + ["--tls-listen", "--web-listen", "--web-tls-listen"].iter().filter(|flag| args.contains(flag)).count();
+        let (mut addr, mut tls_addr, mut web_addr, mut web_tls_addr) = (None, None, None, None);
         for _ in 0..listeners {
             let mut line = String::new();
             stdout.read_line(&mut line).expect("read the server's first lines");
             let words: Vec<&str> = line.split_whitespace().collect();
-            let tls = words.last() == Some(&"(TLS)");
-            let parsed: Option<SocketAddr> = words.iter().rev().nth(usize::from(tls)).and_then(|a| a.parse().ok());
-            let parsed = parsed.unwrap_or_else(|| panic!("unexpected line {line:?}; log: {}", read_log(dir)));
-            if tls {
-                tls_addr = Some(parsed);
+            let unexpected = || panic!("unexpected line {line:?}; log: {}", read_log(dir));
+            let last = words.last().copied().unwrap_or_default();
+            if let Some(url) = last.strip_prefix("http://").or_else(|| last.strip_prefix("https://")) {
+                let parsed: SocketAddr = url.trim_end_matches('/').parse().unwrap_or_else(|_| unexpected());
+                if last.starts_with("https") { web_tls_addr = Some(parsed) } else { web_addr = Some(parsed) }
+            } else if last == "(TLS)" {
+                tls_addr = Some(words.iter().rev().nth(1).and_then(|a| a.parse().ok()).unwrap_or_else(unexpected));
             } else {
-                addr = Some(parsed);
+                addr = Some(last.parse().unwrap_or_else(|_| unexpected()));
             }
         }
-        let addr = addr.or(tls_addr).unwrap_or_else(|| panic!("no listener; log: {}", read_log(dir)));
+        let addr = addr.or(tls_addr).or(web_addr).unwrap_or_else(|| panic!("no listener; log: {}", read_log(dir)));
         let spanish = args.windows(2).any(|w| w == ["--lang", "es"]);
-        TestServer { child: Some(child), addr, tls_addr, dir: dir.to_path_buf(), spanish, _temp: None }
+        let dir = dir.to_path_buf();
+        TestServer { child: Some(child), addr, tls_addr, web_addr, web_tls_addr, dir, spanish, _temp: None }
     }
 
     pub fn pid(&self) -> i32 {
@@ -269,6 +277,14 @@ impl TestClient {
         stream.set_read_timeout(Some(LINE_TIMEOUT)).expect("set read timeout");
         let writer = stream.try_clone().expect("clone the stream");
         TestClient { reader: BufReader::new(Box::new(stream)), writer }
+    }
+
+    /// Opens a WebSocket to the web listener at `addr` (as from `origin`, if given); its text messages are lines.
+    pub fn connect_ws(addr: SocketAddr, origin: Option<&str>) -> TestClient {
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        stream.set_read_timeout(Some(LINE_TIMEOUT)).expect("set read timeout");
+        let writer = stream.try_clone().expect("clone the stream");
+        TestClient { reader: BufReader::new(Box::new(ws::open(stream, addr, origin))), writer }
     }
 
     /// Connects over TLS, trusting only `ca` (PEM) and expecting the server to be `localhost`.
