@@ -21,6 +21,6 @@ pub mod per_ip;
 pub mod tls;
 pub(crate) mod transport;
 pub(crate) mod web;
-pub(crate) mod websocket;
+pub mod websocket;
 
 pub use event_loop::{ListenerKind, Server};

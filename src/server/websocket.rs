@@ -25,7 +25,7 @@ pub(crate) mod close_code {
 }
 
 /// The `Sec-WebSocket-Accept` value for a client's `Sec-WebSocket-Key`: base64 of SHA-1 of the key and the GUID.
-pub(crate) fn accept_key(client_key: &str) -> String {
+pub fn accept_key(client_key: &str) -> String {
     let mut context = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
     context.update(client_key.trim().as_bytes());
     context.update(ACCEPT_GUID.as_bytes());
@@ -53,7 +53,7 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
 
 /// What a client sent, once a frame or message is whole.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Incoming<'a> {
+pub enum Incoming<'a> {
     /// A whole text message: one chat line, valid UTF-8, within the line cap.
     Text(&'a [u8]),
     /// A ping, to be answered with a pong carrying the same bytes.
@@ -64,9 +64,9 @@ pub(crate) enum Incoming<'a> {
 
 /// Why the connection must end: the close code to send, and a reason for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Violation {
-    pub(crate) code: u16,
-    pub(crate) reason: &'static str,
+pub struct Violation {
+    pub code: u16,
+    pub reason: &'static str,
 }
 
 impl Violation {
@@ -87,7 +87,7 @@ struct Header {
 
 /// Decoding state for one connection's client frames.
 #[derive(Debug)]
-pub(crate) struct FrameDecoder {
+pub struct FrameDecoder {
     /// The longest message accepted, in bytes.
     max_message: usize,
     /// Bytes of a frame not yet whole. Empty (and without memory) between frames.
@@ -99,13 +99,13 @@ pub(crate) struct FrameDecoder {
 }
 
 impl FrameDecoder {
-    pub(crate) fn new(max_message: usize) -> FrameDecoder {
+    pub fn new(max_message: usize) -> FrameDecoder {
         FrameDecoder { max_message, pending: Vec::new(), message: Vec::new(), in_message: false }
     }
 
     /// Decodes `input` after what is pending, calling `each` for every whole message and control frame, in
     /// order. Stops at the first violation, or when `each` returns `Break` (after a close).
-    pub(crate) fn push(
+    pub fn push(
         &mut self,
         input: &[u8],
         mut each: impl FnMut(Incoming<'_>) -> ControlFlow<()>,
@@ -145,7 +145,7 @@ impl FrameDecoder {
         if control && (!header.fin || header.payload_len > MAX_CONTROL_PAYLOAD) {
             return Err(Violation::protocol("a control frame fragmented or over 125 bytes"));
         }
-        if !control && self.message.len() + header.payload_len > self.max_message {
+        if !control && self.message.len().saturating_add(header.payload_len) > self.max_message {
             return Err(Violation { code: close_code::MESSAGE_TOO_BIG, reason: "a message longer than the line cap" });
         }
         Ok(())
@@ -251,7 +251,7 @@ fn unmask(payload: &mut [u8], mask: [u8; 4]) {
 }
 
 /// Appends one server frame (unmasked, final) to `out`.
-pub(crate) fn encode_frame(opcode: u8, payload: &[u8], out: &mut Vec<u8>) {
+pub fn encode_frame(opcode: u8, payload: &[u8], out: &mut Vec<u8>) {
     out.push(0x80 | opcode);
     match payload.len() {
         len @ 0..=125 => out.push(len as u8),
@@ -374,6 +374,16 @@ mod tests {
         let header = [0x81, 0x80 | 127, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4];
         let mut decoder = FrameDecoder::new(4096);
         let (_, result) = decode_all(&mut decoder, &header);
+        assert_eq!(result.map_err(|v| v.code), Err(close_code::MESSAGE_TOO_BIG));
+    }
+
+    #[test]
+    fn a_fragment_announcing_almost_everything_cannot_wrap_past_the_cap() {
+        // Found by fuzzing: a continuation whose length, added to the message so far, overflows.
+        let mut input = client_frame(false, 0x1, b"start");
+        input.extend_from_slice(&[0x80, 0x80 | 127, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0, 1, 2, 3, 4]);
+        let mut decoder = FrameDecoder::new(4096);
+        let (_, result) = decode_all(&mut decoder, &input);
         assert_eq!(result.map_err(|v| v.code), Err(close_code::MESSAGE_TOO_BIG));
     }
 
