@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         }
     };
     // A certificate that cannot be used is a mistake in the command line's files: said at once, exit 2.
-    let wants_tls = config.tls_listen.is_some() || config.web_tls_listen.is_some();
+    let wants_tls = config.tls_listen.is_some() || config.web_tls_listen.is_some() || config.irc_tls_listen.is_some();
     let tls = match (wants_tls, &config.tls_cert, &config.tls_key) {
         (true, Some(cert), Some(key)) => match TlsCertificate::load(cert, key) {
             Ok(certificate) => Some(certificate),
@@ -77,6 +77,8 @@ fn main() -> ExitCode {
             ListenerKind::Tls => Text::ServerStartedTls { addr: &addr },
             ListenerKind::Web => Text::ServerStartedWeb { addr: &addr, scheme: "http" },
             ListenerKind::WebTls => Text::ServerStartedWeb { addr: &addr, scheme: "https" },
+            ListenerKind::Irc => Text::ServerStartedIrc { addr: &addr, tls: false },
+            ListenerKind::IrcTls => Text::ServerStartedIrc { addr: &addr, tls: true },
         };
         println!("{}", line.render(lang));
     }

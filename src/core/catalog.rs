@@ -217,6 +217,11 @@ pub enum Text<'a> {
         addr: &'a str,
         scheme: &'a str,
     },
+    /// Printed by the server on stdout once it serves IRC clients too.
+    ServerStartedIrc {
+        addr: &'a str,
+        tls: bool,
+    },
     /// Printed by the client when its connection ends.
     Disconnected,
     /// The client could not connect because nothing accepts connections at `addr`.
@@ -464,6 +469,12 @@ impl Text<'_> {
             (Text::ServerStartedTls { addr }, Es) => write!(out, "Servidor iniciado en {addr} (TLS)"),
             (Text::ServerStartedWeb { addr, scheme }, En) => write!(out, "Web chat on {scheme}://{addr}/"),
             (Text::ServerStartedWeb { addr, scheme }, Es) => write!(out, "Chat web en {scheme}://{addr}/"),
+            (Text::ServerStartedIrc { addr, tls }, En) => {
+                write!(out, "IRC on {addr}{}", if tls { " (TLS)" } else { "" })
+            }
+            (Text::ServerStartedIrc { addr, tls }, Es) => {
+                write!(out, "IRC en {addr}{}", if tls { " (TLS)" } else { "" })
+            }
             (Text::Disconnected, En) => write!(out, "Disconnected from server"),
             (Text::Disconnected, Es) => write!(out, "Desconectado del servidor"),
             (Text::ConnectRefused { addr }, En) => {

@@ -9,6 +9,8 @@ pub mod chat;
 pub mod command;
 pub mod deadlines;
 pub mod history;
+pub mod irc;
 pub mod names;
 pub mod rooms;
 pub mod text;
+pub mod time;

@@ -47,26 +47,42 @@ impl RoomName {
     }
 }
 
-/// How one member receives a room's lines: in which language, and whether tagged with the room's name because
-/// it is not the member's current room.
+/// What a connection speaks: Charla's own lines, or IRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    #[default]
+    Line,
+    Irc,
+}
+
+/// How one member receives a room's lines: in which dialect and language, and (in Charla's lines) whether
+/// tagged with the room's name because it is not the member's current room. IRC lines always name the channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Variant {
     pub lang: Lang,
     pub tagged: bool,
+    pub dialect: Dialect,
 }
 
 impl Variant {
     /// How many variants there are.
-    pub const COUNT: usize = 2 * Lang::ALL.len();
+    pub const COUNT: usize = 4 * Lang::ALL.len();
 
     /// Every variant, in the order of [`Variant::index`].
     pub fn all() -> impl Iterator<Item = Variant> {
-        Lang::ALL.into_iter().flat_map(|lang| [false, true].map(|tagged| Variant { lang, tagged }))
+        [Dialect::Line, Dialect::Irc].into_iter().flat_map(|dialect| {
+            Lang::ALL.into_iter().flat_map(move |lang| [false, true].map(|tagged| Variant { lang, tagged, dialect }))
+        })
     }
 
     /// A small number for arrays indexed by variant.
     pub fn index(self) -> usize {
-        2 * self.lang.index() + usize::from(self.tagged)
+        4 * (self.dialect as usize) + 2 * self.lang.index() + usize::from(self.tagged)
+    }
+
+    /// A connection's variant in a room that is (or not) its current one.
+    pub fn of(lang: Lang, dialect: Dialect, current: bool) -> Variant {
+        Variant { lang, tagged: !current && dialect == Dialect::Line, dialect }
     }
 }
 
@@ -161,8 +177,8 @@ mod tests {
     #[test]
     fn members_leave_in_any_order_and_counts_follow() {
         let mut room = Room::new(RoomName::lobby(), History::new(10));
-        let plain = Variant { lang: Lang::En, tagged: false };
-        let tagged = Variant { lang: Lang::Es, tagged: true };
+        let plain = Variant { lang: Lang::En, tagged: false, dialect: Dialect::Line };
+        let tagged = Variant { lang: Lang::Es, tagged: true, dialect: Dialect::Line };
         for id in 0..4 {
             room.add(id, if id % 2 == 0 { plain } else { tagged });
         }

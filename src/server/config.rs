@@ -4,7 +4,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::core::chat::{ChatConfig, DEFAULT_LOGIN_TIMEOUT, DEFAULT_NOTICE_LIMIT};
+use crate::core::chat::{ChatConfig, DEFAULT_IRC_PING_AFTER, DEFAULT_LOGIN_TIMEOUT, DEFAULT_NOTICE_LIMIT};
 use crate::core::history::DEFAULT_HISTORY_SIZE;
 use crate::core::rooms::{DEFAULT_MAX_ROOMS, DEFAULT_MAX_ROOMS_PER_USER};
 use crate::flags::{number, text};
@@ -40,6 +40,10 @@ pub struct ServerConfig {
     pub web_tls_listen: Option<SocketAddr>,
     /// Origins allowed to open the WebSocket; empty means the page's own origin only.
     pub web_origins: Vec<String>,
+    /// Where IRC clients are served, if anywhere.
+    pub irc_listen: Option<SocketAddr>,
+    /// Where IRC clients are served over TLS (with the TLS certificate), if anywhere.
+    pub irc_tls_listen: Option<SocketAddr>,
     pub history_file: PathBuf,
     pub save_interval: Duration,
     pub max_clients: usize,
@@ -63,6 +67,8 @@ impl Default for ServerConfig {
             web_listen: None,
             web_tls_listen: None,
             web_origins: Vec::new(),
+            irc_listen: None,
+            irc_tls_listen: None,
             history_file: PathBuf::from(DEFAULT_HISTORY_FILE),
             save_interval: DEFAULT_SAVE_INTERVAL,
             max_clients: DEFAULT_MAX_CLIENTS,
@@ -98,6 +104,9 @@ pub fn help_text() -> String {
         row("--web-listen ADDR:PORT", "where the web page and its WebSocket are served", "off"),
         row("--web-tls-listen ADDR", "the same over HTTPS (needs --tls-cert, --tls-key)", "off"),
         row("--web-origin ORIGIN", "origins allowed to open the WebSocket; repeatable", "the page's"),
+        row("--irc-listen ADDR:PORT", "where IRC clients are served", "off"),
+        row("--irc-tls-listen ADDR", "IRC over TLS (needs --tls-cert, --tls-key)", "off"),
+        row("--irc-ping SECS", "ping a silent IRC client; drop it after twice that", DEFAULT_IRC_PING_AFTER.as_secs()),
         row("--history-file PATH", "where public history is saved as JSON", DEFAULT_HISTORY_FILE),
         row("--history-size N", "public messages kept per room, replayed on joining", DEFAULT_HISTORY_SIZE),
         row("--save-interval SECS", "how often changed history is saved", DEFAULT_SAVE_INTERVAL.as_secs()),
@@ -156,6 +165,11 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
                 config.web_tls_listen = Some(parse_addr(&text(&mut parser, "--web-tls-listen")?)?)
             }
             Long("web-origin") => config.web_origins.push(text(&mut parser, "--web-origin")?),
+            Long("irc-listen") => config.irc_listen = Some(parse_addr(&text(&mut parser, "--irc-listen")?)?),
+            Long("irc-tls-listen") => {
+                config.irc_tls_listen = Some(parse_addr(&text(&mut parser, "--irc-tls-listen")?)?)
+            }
+            Long("irc-ping") => config.chat.irc_ping_after = seconds(&mut parser, "--irc-ping", 1)?,
             Long("history-file") => config.history_file = parser.value().map_err(|e| e.to_string())?.into(),
             Long("history-size") => config.chat.history_size = number(&mut parser, "--history-size")?,
             Long("save-interval") => config.save_interval = seconds(&mut parser, "--save-interval", 1)?,
@@ -187,11 +201,18 @@ pub fn parse_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             other => return Err(other.unexpected().to_string()),
         }
     }
-    let wants_tls = config.tls_listen.is_some() || config.web_tls_listen.is_some();
+    let wants_tls = config.tls_listen.is_some() || config.web_tls_listen.is_some() || config.irc_tls_listen.is_some();
     if wants_tls && (config.tls_cert.is_none() || config.tls_key.is_none()) {
         return Err("--tls-listen and --web-tls-listen need --tls-cert FILE and --tls-key FILE".to_owned());
     }
-    let listeners = [config.listen, config.tls_listen, config.web_listen, config.web_tls_listen];
+    let listeners = [
+        config.listen,
+        config.tls_listen,
+        config.web_listen,
+        config.web_tls_listen,
+        config.irc_listen,
+        config.irc_tls_listen,
+    ];
     if listeners.iter().all(Option::is_none) {
         return Err("--listen none leaves nothing to listen on: give --tls-listen or --web-listen too".to_owned());
     }

@@ -34,8 +34,6 @@ pub(crate) struct ConnectionLimits {
     pub(crate) max_queue_bytes: usize,
     /// Lines per second read from one client.
     pub(crate) flood: FloodLimit,
-    /// The longest line accepted.
-    pub(crate) max_line_bytes: usize,
 }
 
 pub(crate) struct Connections {
@@ -101,9 +99,16 @@ impl Connections {
     }
 
     /// Adds a connection (already counted by `try_admit_ip`) and registers it for reading; returns its key.
-    pub(crate) fn insert(&mut self, transport: Transport, peer: SocketAddr, now: Instant) -> std::io::Result<usize> {
+    /// `max_line_bytes` is the framer's limit for this connection: the chat's line cap, or IRC's with its tags.
+    pub(crate) fn insert(
+        &mut self,
+        transport: Transport,
+        peer: SocketAddr,
+        max_line_bytes: usize,
+        now: Instant,
+    ) -> std::io::Result<usize> {
         let bucket = TokenBucket::new(self.limits.flood, now);
-        let mut connection = Connection::new(transport, peer, self.limits.max_line_bytes, bucket);
+        let mut connection = Connection::new(transport, peer, max_line_bytes, bucket);
         let entry = self.slab.vacant_entry();
         let key = entry.key();
         if let Err(e) = connection.register(&self.registry, Token(key)) {

@@ -18,6 +18,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
 use crate::core::catalog::Text;
 use crate::core::chat::{Chat, Effect, Now};
+use crate::core::irc;
 use crate::error::Context;
 use crate::server::clock;
 use crate::server::config::ServerConfig;
@@ -72,11 +73,19 @@ pub enum ListenerKind {
     Web,
     /// The same over HTTPS (`--web-tls-listen`).
     WebTls,
+    /// IRC (`--irc-listen`).
+    Irc,
+    /// IRC over TLS (`--irc-tls-listen`).
+    IrcTls,
 }
 
 impl ListenerKind {
     fn uses_tls(self) -> bool {
-        matches!(self, ListenerKind::Tls | ListenerKind::WebTls)
+        matches!(self, ListenerKind::Tls | ListenerKind::WebTls | ListenerKind::IrcTls)
+    }
+
+    fn speaks_irc(self) -> bool {
+        matches!(self, ListenerKind::Irc | ListenerKind::IrcTls)
     }
 }
 
@@ -128,6 +137,8 @@ impl Server {
             (config.tls_listen.filter(|_| tls.is_some()), ListenerKind::Tls),
             (config.web_listen, ListenerKind::Web),
             (config.web_tls_listen.filter(|_| tls.is_some()), ListenerKind::WebTls),
+            (config.irc_listen, ListenerKind::Irc),
+            (config.irc_tls_listen.filter(|_| tls.is_some()), ListenerKind::IrcTls),
         ];
         for (addr, kind) in wanted.into_iter().filter_map(|(addr, kind)| Some((addr?, kind))) {
             let mut socket = listen(addr).with_context(|| format!("cannot listen on {addr}"))?;
@@ -140,11 +151,7 @@ impl Server {
         let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), SAVE_DONE)?);
         let saver = HistorySaver::start(config.history_file.clone(), config.save_interval, 0, waker)
             .context("cannot start the history writer thread")?;
-        let limits = ConnectionLimits {
-            max_queue_bytes: config.max_queue_bytes,
-            flood: config.flood,
-            max_line_bytes: config.chat.max_line_bytes,
-        };
+        let limits = ConnectionLimits { max_queue_bytes: config.max_queue_bytes, flood: config.flood };
         let per_ip = PerIpLimit::new(config.max_per_ip, config.trusted.clone());
         Ok(Server {
             poll,
@@ -306,16 +313,21 @@ impl Server {
             (true, None) => return self.conns.release_ip(peer.ip()),
         };
         let transport = match kind {
-            ListenerKind::Plain | ListenerKind::Tls => inner,
+            ListenerKind::Plain | ListenerKind::Tls | ListenerKind::Irc | ListenerKind::IrcTls => inner,
             ListenerKind::Web | ListenerKind::WebTls => {
                 let max_line = self.config.chat.max_line_bytes;
                 Transport::Web(Box::new(WebStream::new(inner, Arc::clone(&self.web), kind.uses_tls(), max_line)))
             }
         };
-        match self.conns.insert(transport, peer, now.mono) {
+        let max_line = if kind.speaks_irc() { irc::MAX_FRAMED_BYTES } else { self.config.chat.max_line_bytes };
+        match self.conns.insert(transport, peer, max_line, now.mono) {
             Ok(key) => {
                 log::debug!("connection {key} from {peer}");
-                self.chat.connect(key, now);
+                if kind.speaks_irc() {
+                    self.chat.connect_irc(key, now);
+                } else {
+                    self.chat.connect(key, now);
+                }
                 self.apply_effects(now);
             }
             Err(e) => log::warn!("cannot register connection from {peer}: {e}; dropping it"),
@@ -499,7 +511,11 @@ fn refuse(mut stream: TcpStream, kind: ListenerKind, why: Text<'_>, config: &Ser
     use std::io::Write;
     match kind {
         ListenerKind::Plain => {}
-        ListenerKind::Tls | ListenerKind::WebTls => return,
+        ListenerKind::Tls | ListenerKind::WebTls | ListenerKind::IrcTls => return,
+        ListenerKind::Irc => {
+            let _ = stream.write(format!("ERROR :Closing Link: {}\r\n", why.render(config.chat.lang)).as_bytes());
+            return;
+        }
         ListenerKind::Web => {
             let body = why.render(config.chat.lang);
             let response = format!(

@@ -23,6 +23,10 @@ pub struct TestServer {
     pub web_addr: Option<SocketAddr>,
     /// The HTTPS web listener's address, when started with `--web-tls-listen`.
     pub web_tls_addr: Option<SocketAddr>,
+    /// The IRC listener's address, when started with `--irc-listen`.
+    pub irc_addr: Option<SocketAddr>,
+    /// The IRC-over-TLS listener's address, when started with `--irc-tls-listen`.
+    pub irc_tls_addr: Option<SocketAddr>,
     pub dir: PathBuf,
     /// Started with `--lang es`.
     spanish: bool,
@@ -86,15 +90,23 @@ impl TestServer {
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
         // One line per listener: `Server started on ADDR`, `... ADDR (TLS)`, `Web chat on http[s]://ADDR/`.
         let listeners = usize::from(!args.windows(2).any(|w| w == ["--listen", "none"]))
-            + ["--tls-listen", "--web-listen", "--web-tls-listen"].iter().filter(|flag| args.contains(flag)).count();
+            + ["--tls-listen", "--web-listen", "--web-tls-listen", "--irc-listen", "--irc-tls-listen"]
+                .iter()
+                .filter(|flag| args.contains(flag))
+                .count();
         let (mut addr, mut tls_addr, mut web_addr, mut web_tls_addr) = (None, None, None, None);
+        let (mut irc_addr, mut irc_tls_addr) = (None, None);
         for _ in 0..listeners {
             let mut line = String::new();
             stdout.read_line(&mut line).expect("read the server's first lines");
             let words: Vec<&str> = line.split_whitespace().collect();
             let unexpected = || panic!("unexpected line {line:?}; log: {}", read_log(dir));
             let last = words.last().copied().unwrap_or_default();
-            if let Some(url) = last.strip_prefix("http://").or_else(|| last.strip_prefix("https://")) {
+            if words.first() == Some(&"IRC") {
+                let tls = last == "(TLS)";
+                let parsed = words.get(2).and_then(|a| a.parse().ok()).unwrap_or_else(unexpected);
+                if tls { irc_tls_addr = Some(parsed) } else { irc_addr = Some(parsed) }
+            } else if let Some(url) = last.strip_prefix("http://").or_else(|| last.strip_prefix("https://")) {
                 let parsed: SocketAddr = url.trim_end_matches('/').parse().unwrap_or_else(|_| unexpected());
                 if last.starts_with("https") { web_tls_addr = Some(parsed) } else { web_addr = Some(parsed) }
             } else if last == "(TLS)" {
@@ -103,10 +115,25 @@ impl TestServer {
                 addr = Some(last.parse().unwrap_or_else(|_| unexpected()));
             }
         }
-        let addr = addr.or(tls_addr).or(web_addr).unwrap_or_else(|| panic!("no listener; log: {}", read_log(dir)));
+        let addr = addr
+            .or(tls_addr)
+            .or(web_addr)
+            .or(irc_addr)
+            .unwrap_or_else(|| panic!("no listener; log: {}", read_log(dir)));
         let spanish = args.windows(2).any(|w| w == ["--lang", "es"]);
         let dir = dir.to_path_buf();
-        TestServer { child: Some(child), addr, tls_addr, web_addr, web_tls_addr, dir, spanish, _temp: None }
+        TestServer {
+            child: Some(child),
+            addr,
+            tls_addr,
+            web_addr,
+            web_tls_addr,
+            irc_addr,
+            irc_tls_addr,
+            dir,
+            spanish,
+            _temp: None,
+        }
     }
 
     pub fn pid(&self) -> i32 {

@@ -22,8 +22,14 @@ use crate::core::command::{Command, Input, parse_input};
 use crate::core::deadlines::DeadlineHeap;
 use crate::core::history::{DEFAULT_HISTORY_SIZE, History, StoredMessage};
 use crate::core::names::{Name, NameError, NameKey, NameShape};
-use crate::core::rooms::{DEFAULT_MAX_ROOMS, DEFAULT_MAX_ROOMS_PER_USER, LOBBY, Room, RoomId, RoomName, Variant};
+use crate::core::rooms::{
+    DEFAULT_MAX_ROOMS, DEFAULT_MAX_ROOMS_PER_USER, Dialect, LOBBY, Room, RoomId, RoomName, Variant,
+};
 use crate::core::text::{clean_message, decode_lossy};
+
+mod irc;
+
+use irc::IrcSession;
 
 /// Identifies one connection; the event loop uses its connection-table key.
 pub type ClientId = usize;
@@ -44,6 +50,8 @@ pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// who is listening, in a large one they would drown the conversation (and cost O(users²) lines as a crowd
 /// joins).
 pub const DEFAULT_NOTICE_LIMIT: usize = 100;
+/// The default silence after which an IRC client is pinged; it is closed if it stays silent as long again.
+pub const DEFAULT_IRC_PING_AFTER: Duration = Duration::from_secs(120);
 /// The default bound on one reply to one user (the welcome with its history, a `/users` list): half the
 /// server's default output queue cap, so that no reply can get a user dropped as not reading.
 pub const DEFAULT_MAX_REPLY_BYTES: usize = 512 * 1024;
@@ -135,6 +143,8 @@ pub struct ChatConfig {
     pub max_rooms: usize,
     /// Rooms one user may be in at once.
     pub max_rooms_per_user: usize,
+    /// Silence after which an IRC client is pinged; it is closed if it stays silent as long again.
+    pub irc_ping_after: Duration,
 }
 
 impl Default for ChatConfig {
@@ -149,6 +159,7 @@ impl Default for ChatConfig {
             max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
             max_rooms: DEFAULT_MAX_ROOMS,
             max_rooms_per_user: DEFAULT_MAX_ROOMS_PER_USER,
+            irc_ping_after: DEFAULT_IRC_PING_AFTER,
         }
     }
 }
@@ -165,11 +176,24 @@ struct Client {
     current: Option<RoomId>,
     /// Every room this user is in, in the order joined, and where the user is in that room's member list.
     rooms: Vec<(RoomId, usize)>,
+    /// What it speaks.
+    dialect: Dialect,
+    /// An IRC connection's registration and capabilities; `None` for Charla's lines.
+    irc: Option<Box<IrcSession>>,
 }
 
 impl Client {
+    fn new(lang: Lang, since: Instant, dialect: Dialect) -> Client {
+        let irc = (dialect == Dialect::Irc).then(Box::default);
+        Client { name: None, lang, since, current: None, rooms: Vec::new(), dialect, irc }
+    }
+
     fn variant_in(&self, room: RoomId) -> Variant {
-        Variant { lang: self.lang, tagged: self.current != Some(room) }
+        Variant::of(self.lang, self.dialect, self.current == Some(room))
+    }
+
+    fn is_irc(&self) -> bool {
+        self.dialect == Dialect::Irc
     }
 }
 
@@ -261,7 +285,7 @@ impl Chat {
                 }
             }
             Recipients::Everyone => {
-                self.clients.iter().for_each(|(&id, client)| each(id, Variant { lang: client.lang, tagged: false }))
+                self.clients.iter().for_each(|(&id, client)| each(id, Variant::of(client.lang, client.dialect, true)))
             }
         }
     }
@@ -288,10 +312,15 @@ impl Chat {
 
     /// A new connection: ask it for a name and start its login clock.
     pub fn connect(&mut self, id: ClientId, now: Now) {
-        let client = Client { name: None, lang: self.config.lang, since: now.mono, current: None, rooms: Vec::new() };
-        self.clients.insert(id, client);
+        self.clients.insert(id, Client::new(self.config.lang, now.mono, Dialect::Line));
         self.schedule_deadline(id);
         self.reply(id, &[Text::AskName]);
+    }
+
+    /// A new IRC connection: it registers with NICK and USER (nothing is asked), within the login timeout.
+    pub fn connect_irc(&mut self, id: ClientId, now: Now) {
+        self.clients.insert(id, Client::new(self.config.lang, now.mono, Dialect::Irc));
+        self.schedule_deadline(id);
     }
 
     /// A connection is gone, whatever the reason. Others hear that a named user left.
@@ -307,6 +336,9 @@ impl Chat {
         // A proposed name is validated as sent, so a control character in it refuses it rather than being
         // silently dropped from it; any other line is cleaned.
         let text = decode_lossy(raw);
+        if client.is_irc() {
+            return self.irc_line(id, &text, now);
+        }
         if client.name.is_none() {
             return self.at_name_prompt(id, &text, now);
         }
@@ -343,9 +375,14 @@ impl Chat {
             let Some(deadline) = deadline_of(&self.config, client) else {
                 continue;
             };
+            let (named, irc) = (client.name.is_some(), client.is_irc());
+            let idle_due = self.config.idle_timeout.is_some_and(|idle| client.since + idle <= now.mono);
             if deadline > now.mono {
                 self.deadlines.schedule(id, deadline);
-            } else if client.name.is_none() {
+            } else if named && irc && !idle_due {
+                // An IRC client's keepalive: pinged when silent, closed when the ping goes unanswered.
+                self.irc_ping_or_close(id, now);
+            } else if !named {
                 self.reply(id, &[Text::LoginTimedOut]);
                 self.clients.remove(&id);
                 self.effects.push(Effect::Close(id));
@@ -362,8 +399,10 @@ impl Chat {
     pub fn shutdown(&mut self) {
         let mut payload = Localized::default();
         for lang in Lang::ALL {
-            payload.by_variant[Variant { lang, tagged: false }.index()] =
-                Some(render_lines(lang, &[Text::ShuttingDown]));
+            for dialect in [Dialect::Line, Dialect::Irc] {
+                let rendering = render_reply(dialect, lang, "*", &[Text::ShuttingDown]);
+                payload.by_variant[Variant::of(lang, dialect, true).index()] = Some(rendering);
+            }
         }
         self.effects.push(Effect::Broadcast { to: Recipients::Everyone, payload });
     }
@@ -404,6 +443,11 @@ impl Chat {
         let Some(name) = self.check_new_name(id, line) else {
             return self.reply(id, &[Text::AskName]);
         };
+        self.register(id, name, now);
+    }
+
+    /// `id` takes `name` (already checked): it is in the chat from now on, and welcomed.
+    fn register(&mut self, id: ClientId, name: Name, now: Now) {
         self.by_name.insert(name.key(), id);
         self.by_shape.insert(name.shape(), id);
         self.effects.push(Effect::Joined { id, name: name.as_str().to_owned() });
@@ -450,6 +494,9 @@ impl Chat {
     /// newcomer.
     fn welcome(&mut self, id: ClientId) {
         let Some(client) = self.clients.get(&id) else { return };
+        if client.is_irc() {
+            return self.irc_welcome(id);
+        }
         let (lang, name) = (client.lang, client.name.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default());
         let mut out = String::new();
         for text in [Text::Welcome { name: &name }, Text::HelpHint] {
@@ -517,14 +564,22 @@ impl Chat {
 
     /// A public message, or with `/me` an action, to the current room; it enters that room's history.
     fn say(&mut self, id: ClientId, text: &str, action: bool, now: Now) {
-        let Some(client) = self.clients.get(&id) else { return };
-        let (Some(from), Some(room)) = (client.name.as_ref(), client.current) else {
+        let Some(room) = self.clients.get(&id).and_then(|c| c.current) else {
             return self.reply(id, &[Text::NoCurrentRoom]);
         };
+        self.say_in(id, room, text, action, now);
+    }
+
+    /// A public message or action to one of the sender's rooms; it enters that room's history. An IRC sender
+    /// does not get its own line back (IRC clients show what they sent); everyone else does.
+    fn say_in(&mut self, id: ClientId, room: RoomId, text: &str, action: bool, now: Now) {
+        let Some(client) = self.clients.get(&id) else { return };
+        let Some(from) = client.name.as_ref() else { return };
+        let except = client.is_irc().then_some(id);
         let from = from.as_str().to_owned();
         let message = StoredMessage { ts: now.unix_ms, user: from, text: text.to_owned(), action };
         let said = stored_text(&message, self.local_clock);
-        self.notify_room(room, None, &[said]);
+        self.notify_room(room, except, &[said]);
         if let Some(room) = self.rooms.get_mut(room) {
             room.history.push(message);
             room.last_active_ms = now.unix_ms;
@@ -636,6 +691,9 @@ impl Chat {
             return self.reply(id, &[Text::TooManyMemberships { max }]);
         }
         let Some(room) = self.room_for_joining(id, &name) else { return };
+        if self.clients.get(&id).is_some_and(Client::is_irc) {
+            return self.irc_enter(id, room);
+        }
         let (room_name, user) = (
             self.rooms[room].name.as_str().to_owned(),
             self.name_of(id).map(|n| n.as_str().to_owned()).unwrap_or_default(),
@@ -685,7 +743,11 @@ impl Chat {
             self.make_current(id, next);
         }
         let now_in = self.clients.get(&id).and_then(|c| c.current).map(|r| self.rooms[r].name.as_str().to_owned());
-        self.reply(id, &[Text::YouLeft { room: &room_name, now_in: now_in.as_deref() }]);
+        if self.clients.get(&id).is_some_and(Client::is_irc) {
+            self.irc_echo(id, "PART", &[&irc_channel(&room_name)]);
+        } else {
+            self.reply(id, &[Text::YouLeft { room: &room_name, now_in: now_in.as_deref() }]);
+        }
         self.drop_if_vacant(room);
     }
 
@@ -699,7 +761,11 @@ impl Chat {
         self.by_shape.remove(&old.shape());
         self.by_name.insert(new.key(), id);
         self.by_shape.insert(new.shape(), id);
-        self.reply(id, &[Text::NickChanged { name: new.as_str() }]);
+        if self.clients.get(&id).is_some_and(Client::is_irc) {
+            self.irc_echo_as(id, old.as_str(), "NICK", &[new.as_str()]);
+        } else {
+            self.reply(id, &[Text::NickChanged { name: new.as_str() }]);
+        }
         for room in rooms {
             if let Some(room) = self.rooms.get_mut(room) {
                 room.users_reply = Default::default();
@@ -766,7 +832,7 @@ impl Chat {
     /// Adds a named client to a room's members and makes it the client's current room.
     fn enter_room(&mut self, id: ClientId, room: RoomId) {
         let Some(client) = self.clients.get_mut(&id) else { return };
-        let variant = Variant { lang: client.lang, tagged: true };
+        let variant = Variant::of(client.lang, client.dialect, false);
         let Some(index) = self.rooms.get_mut(room).map(|r| r.add(id, variant)) else { return };
         client.rooms.push((room, index));
         self.make_current(id, Some(room));
@@ -813,11 +879,14 @@ impl Chat {
         self.clients.get(&id).and_then(|c| c.name.as_ref())
     }
 
-    /// Sends `texts` to one client, in its language.
+    /// Sends `texts` to one client, in its dialect and language.
     fn reply(&mut self, id: ClientId, texts: &[Text<'_>]) {
-        let Some(lang) = self.clients.get(&id).map(|c| c.lang) else { return };
-        let payload = render_lines(lang, texts);
-        self.push_to(id, payload);
+        let Some(client) = self.clients.get(&id) else { return };
+        let nick = client.name.as_ref().map_or("*", Name::as_str);
+        let payload = render_reply(client.dialect, client.lang, nick, texts);
+        if !payload.is_empty() {
+            self.push_to(id, payload);
+        }
     }
 
     fn push_to(&mut self, id: ClientId, payload: Payload) {
@@ -833,17 +902,18 @@ impl Chat {
             return;
         }
         let mut payload = Localized::default();
-        // A message reads the same in both languages: one rendering per tag.
-        let mut shared: [Option<Payload>; 2] = [None, None];
+        // A message reads the same in both languages: one rendering per dialect and tag.
+        let mut shared: [Option<Payload>; 4] = Default::default();
         for variant in Variant::all() {
             if room.readers[variant.index()] == 0 {
                 continue;
             }
-            let rendered = match &shared[usize::from(variant.tagged)] {
+            let form = 2 * (variant.dialect as usize) + usize::from(variant.tagged);
+            let rendered = match &shared[form] {
                 Some(same) if !is_notice => Rc::clone(same),
                 _ => render_variant(&room.name, variant, texts),
             };
-            shared[usize::from(variant.tagged)].get_or_insert_with(|| Rc::clone(&rendered));
+            shared[form].get_or_insert_with(|| Rc::clone(&rendered));
             payload.by_variant[variant.index()] = Some(rendered);
         }
         self.effects.push(Effect::Broadcast { to: Recipients::Room { room: room_id, except }, payload });
@@ -860,11 +930,15 @@ fn stored_text(message: &StoredMessage, clock: LocalClock) -> Text<'_> {
     }
 }
 
-/// When `client` is due to be closed, if it ever is.
+/// When `client` is due to be closed (or, on IRC, pinged), if it ever is.
 fn deadline_of(config: &ChatConfig, client: &Client) -> Option<Instant> {
     match client.name {
         None => Some(client.since + config.login_timeout),
-        Some(_) => config.idle_timeout.map(|idle| client.since + idle),
+        Some(_) => {
+            let idle = config.idle_timeout.map(|idle| client.since + idle);
+            let ping = client.irc.as_ref().map(|irc| irc.ping_deadline(client.since, config.irc_ping_after));
+            idle.into_iter().chain(ping).min()
+        }
     }
 }
 
@@ -878,9 +952,32 @@ fn render_lines(lang: Lang, texts: &[Text<'_>]) -> Payload {
     Rc::from(out.into_bytes())
 }
 
-/// Renders a room's lines for one variant: in its language, with `#room ` in front of each line if tagged.
+/// Renders a reply to one connection (`nick` is its name, `*` before it has one) in its dialect.
+fn render_reply(dialect: Dialect, lang: Lang, nick: &str, texts: &[Text<'_>]) -> Payload {
+    if dialect == Dialect::Line {
+        return render_lines(lang, texts);
+    }
+    let mut out = String::new();
+    for text in texts {
+        crate::core::irc::render_reply(text, lang, nick, &mut out);
+    }
+    Rc::from(out.into_bytes())
+}
+
+fn irc_channel(room: &str) -> String {
+    crate::core::irc::channel(room)
+}
+
+/// Renders a room's lines for one variant: in its language, with `#room ` in front of each line if tagged; or
+/// as IRC lines naming the channel.
 fn render_variant(room: &RoomName, variant: Variant, texts: &[Text<'_>]) -> Payload {
     let mut out = String::new();
+    if variant.dialect == Dialect::Irc {
+        for text in texts {
+            crate::core::irc::render_broadcast(text, variant.lang, room.as_str(), &mut out);
+        }
+        return Rc::from(out.into_bytes());
+    }
     for text in texts {
         if variant.tagged {
             out.push('#');
@@ -1274,7 +1371,7 @@ mod tests {
         h.chat.receive_line(1, b"hola", h.now());
         h.chat.take_effects(&mut effects);
         let Some(Effect::Broadcast { payload, .. }) = effects.last() else { panic!("a broadcast") };
-        let untagged = |lang| Variant { lang, tagged: false };
+        let untagged = |lang| Variant::of(lang, Dialect::Line, true);
         let (en, es) = (payload.get(untagged(Lang::En)).expect("en"), payload.get(untagged(Lang::Es)).expect("es"));
         assert!(Rc::ptr_eq(en, es), "a message reads the same in every language: one rendering");
         effects.clear();

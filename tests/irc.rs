@@ -1,0 +1,259 @@
+//! The IRC listener over real sockets: registration as real clients do it, chat between IRC and `nc` users,
+//! whispers both ways, rooms as channels, the informational commands clients send, the keepalive, and every
+//! malformed case answered with its numeric.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+
+use common::TestServer;
+
+/// An IRC connection, line by line (CR LF).
+struct Irc {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Irc {
+    fn connect(server: &TestServer) -> Irc {
+        let stream = TcpStream::connect(server.irc_addr.expect("an IRC listener")).expect("connect");
+        stream.set_read_timeout(Some(common::LINE_TIMEOUT)).expect("timeout");
+        Irc { writer: stream.try_clone().expect("clone"), reader: BufReader::new(stream) }
+    }
+
+    fn send(&mut self, line: &str) {
+        self.writer.write_all(format!("{line}\r\n").as_bytes()).expect("send");
+    }
+
+    /// The next line without CR LF; `None` once the server has closed.
+    fn line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => None,
+            Ok(_) => {
+                assert!(line.ends_with("\r\n"), "IRC lines end in CR LF: {line:?}");
+                Some(line.trim_end_matches("\r\n").to_owned())
+            }
+            Err(e) => panic!("no line: {e}"),
+        }
+    }
+
+    fn expect(&mut self, expected: &str) {
+        assert_eq!(self.line().as_deref(), Some(expected));
+    }
+
+    /// Reads lines until one satisfies `found`, returning it (the others are skipped).
+    fn until(&mut self, found: impl Fn(&str) -> bool) -> String {
+        loop {
+            let line = self.line().expect("the server closed first");
+            if found(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// Registers as `nick` the way irssi and WeeChat do, with `server-time`, and reads the burst up to the end
+    /// of #general's names.
+    fn register(server: &TestServer, nick: &str) -> Irc {
+        let mut irc = Irc::connect(server);
+        irc.send("CAP LS 302");
+        irc.send(&format!("NICK {nick}"));
+        irc.send(&format!("USER {nick} 0 * :{nick} Real"));
+        irc.expect(":charla CAP * LS :server-time");
+        irc.send("CAP REQ :server-time");
+        irc.expect(":charla CAP * ACK :server-time");
+        irc.send("CAP END");
+        irc.expect(&format!(":charla 001 {nick} :Welcome to the Charla chat, {nick}"));
+        irc.until(|l| l.starts_with(&format!(":charla 005 {nick} CASEMAPPING=rfc7613 CHANTYPES=#")));
+        irc.expect(&format!(":charla 422 {nick} :MOTD File is missing"));
+        irc.expect(&format!(":{nick}!{nick}@charla JOIN :#general"));
+        irc.expect(&format!(":charla 331 {nick} #general :No topic is set"));
+        irc.until(|l| l.starts_with(&format!(":charla 366 {nick} #general")));
+        irc
+    }
+}
+
+fn server(extra: &[&str]) -> TestServer {
+    let mut args = vec!["--irc-listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    TestServer::start(&args)
+}
+
+#[test]
+fn an_irc_user_and_an_nc_user_chat_whisper_and_act() {
+    let server = server(&[]);
+    let mut ana = server.join("Ana");
+    let mut juan = Irc::register(&server, "Juan");
+    ana.expect("*** Juan joined the chat");
+    juan.send("PRIVMSG #general :hola desde IRC");
+    ana.expect_stamped("Juan: hola desde IRC");
+    ana.send("hola Juan");
+    ana.expect_stamped("Ana: hola Juan");
+    juan.expect(":Ana!Ana@charla PRIVMSG #general :hola Juan");
+    // /me both ways.
+    juan.send("PRIVMSG #general :\u{1}ACTION saluda\u{1}");
+    ana.expect_stamped("* Juan saluda");
+    ana.send("/me sonríe");
+    ana.expect_stamped("* Ana sonríe");
+    juan.expect(":Ana!Ana@charla PRIVMSG #general :\u{1}ACTION sonríe\u{1}");
+    // Whispers both ways.
+    juan.send("PRIVMSG Ana :en privado");
+    ana.expect_stamped("(private) Juan: en privado");
+    ana.send("/whisper Juan recibido");
+    ana.expect("Message sent to Juan");
+    juan.expect(":Ana!Ana@charla PRIVMSG Juan :recibido");
+    // Leaving.
+    juan.send("QUIT :bye");
+    juan.expect(":charla ERROR :Closing Link: Goodbye");
+    assert_eq!(juan.line(), None);
+    ana.expect("*** Juan left the chat");
+}
+
+#[test]
+fn rooms_are_channels_with_names_history_and_parts() {
+    let server = server(&[]);
+    let mut ana = server.join("Ana");
+    ana.send("/join cocina");
+    ana.expect("Now in #cocina");
+    ana.send("sopa de ajo");
+    ana.expect_stamped("Ana: sopa de ajo");
+    let mut juan = Irc::register(&server, "Juan");
+    ana.expect("#general *** Juan joined the chat");
+    juan.send("JOIN #cocina");
+    juan.expect(":Juan!Juan@charla JOIN :#cocina");
+    juan.expect(":charla 331 Juan #cocina :No topic is set");
+    juan.expect(":charla 353 Juan = #cocina :Ana Juan");
+    juan.expect(":charla 366 Juan #cocina :End of /NAMES list");
+    let history = juan.line().expect("the room's history");
+    assert!(
+        history.starts_with("@time=20") && history.ends_with(" :Ana!Ana@charla PRIVMSG #cocina :sopa de ajo"),
+        "history with its server-time tag: {history}"
+    );
+    ana.expect("*** Juan joined #cocina");
+    juan.send("NAMES #general");
+    juan.expect(":charla 353 Juan = #general :Ana Juan");
+    juan.expect(":charla 366 Juan #general :End of /NAMES list");
+    juan.send("PART #cocina :later");
+    juan.expect(":Juan!Juan@charla PART :#cocina");
+    ana.expect("*** Juan left #cocina");
+    juan.send("PRIVMSG #cocina :still there?");
+    juan.expect(":charla 404 Juan #cocina :Cannot send to channel");
+    juan.send("PRIVMSG #nowhere :anyone?");
+    juan.expect(":charla 403 Juan #nowhere :No such channel");
+}
+
+#[test]
+fn the_commands_clients_send_get_the_replies_they_expect() {
+    let server = server(&[]);
+    let _ana = server.join("Ana");
+    let mut juan = Irc::register(&server, "Juan");
+    juan.send("MODE #general");
+    juan.expect(":charla 324 Juan #general :+");
+    juan.send("MODE #general b");
+    juan.expect(":charla 368 Juan #general :End of channel ban list");
+    juan.send("MODE Juan");
+    juan.expect(":charla 221 Juan :+");
+    juan.send("WHO #general");
+    juan.expect(":charla 352 Juan #general Ana charla charla Ana H :0 Ana");
+    juan.expect(":charla 352 Juan #general Juan charla charla Juan H :0 Juan");
+    juan.expect(":charla 315 Juan #general :End of /WHO list");
+    juan.send("WHOIS ana");
+    juan.expect(":charla 311 Juan Ana Ana charla * :Ana");
+    juan.expect(":charla 319 Juan Ana :#general");
+    juan.expect(":charla 312 Juan Ana charla :Charla");
+    juan.expect(":charla 318 Juan Ana :End of /WHOIS list");
+    juan.send("WHOIS nadie");
+    juan.expect(":charla 401 Juan nadie :No such nick/channel");
+    juan.expect(":charla 318 Juan nadie :End of /WHOIS list");
+    juan.send("TOPIC #general");
+    juan.expect(":charla 331 Juan #general :No topic is set");
+    juan.send("LUSERS");
+    juan.expect(":charla 251 Juan :There are 2 users and 0 invisible on 1 servers");
+    juan.until(|l| l.starts_with(":charla 255 Juan"));
+    juan.send("LIST");
+    juan.expect(":charla 321 Juan Channel :Users  Name");
+    juan.expect(":charla 322 Juan #general 2 :");
+    juan.expect(":charla 323 Juan :End of /LIST");
+    juan.send("ISON Ana Nadie");
+    juan.expect(":charla 303 Juan :Ana");
+    juan.send("AWAY :lunch");
+    juan.expect(":charla 306 Juan :You have been marked as being away");
+    juan.send("PING :abc");
+    juan.expect(":charla PONG charla :abc");
+    juan.send("FROBNICATE x");
+    juan.expect(":charla 421 Juan FROBNICATE :Unknown command");
+    juan.send("NICK Juanito");
+    juan.expect(":Juan!Juan@charla NICK :Juanito");
+}
+
+#[test]
+fn registration_refusals_get_their_numerics() {
+    let server = server(&[]);
+    let _ana = server.join("Ana");
+    let mut irc = Irc::connect(&server);
+    irc.send("JOIN #general");
+    irc.expect(":charla 451 * :You have not registered");
+    irc.send("NICK ana");
+    irc.send("USER x 0 * :x");
+    irc.expect(":charla 433 * ana :Nickname is already in use");
+    irc.send("NICK #chan");
+    irc.expect(
+        ":charla 432 * * :Error: a name has 1 to 32 letters or digits, starts with a letter, and may join them with \
+         - _ or .",
+    );
+    irc.send("NICK Servidor");
+    irc.expect(":charla 432 * Servidor :Erroneous nickname: reserved");
+    irc.send("NICK Bea");
+    irc.expect(":charla 001 Bea :Welcome to the Charla chat, Bea");
+
+    let mut with_pass = Irc::connect(&server);
+    with_pass.send("PASS secret");
+    with_pass.expect(":charla 464 * :Password incorrect: this server takes no password");
+    with_pass.expect(":charla ERROR :Closing Link: Password incorrect");
+    assert_eq!(with_pass.line(), None);
+}
+
+#[test]
+fn malformed_lines_get_numerics_and_nobody_else_notices() {
+    let server = server(&[]);
+    let mut ana = server.join("Ana");
+    let mut juan = Irc::register(&server, "Juan");
+    ana.expect("*** Juan joined the chat");
+    juan.send(&format!("PRIVMSG #general :{}", "x".repeat(600)));
+    juan.expect(":charla 417 Juan :Input line was too long");
+    juan.send("PRIVMSG #general");
+    juan.expect(":charla 412 Juan :No text to send");
+    juan.send("PRIVMSG");
+    juan.expect(":charla 411 Juan :No recipient given");
+    juan.send("JOIN");
+    juan.expect(":charla 461 Juan JOIN :Not enough parameters");
+    juan.send("JOIN #two words,#ok");
+    juan.until(|l| l.starts_with(":charla 366 Juan #two"));
+    juan.send("USER again 0 * :x");
+    juan.expect(":charla 462 Juan :You may not reregister");
+    juan.writer.write_all(b"\xff\xfe garbage\r\n:only-a-source\r\n\r\n@tags-only\r\n").expect("send garbage");
+    juan.expect(":charla 421 Juan \u{fffd} :Unknown command");
+    juan.send("PRIVMSG #general :still fine");
+    ana.expect_stamped("Juan: still fine");
+}
+
+#[test]
+fn a_silent_irc_client_is_pinged_then_dropped_and_an_answering_one_stays() {
+    let server = server(&["--irc-ping", "1"]);
+    let mut ana = server.join("Ana");
+    let mut quiet = Irc::register(&server, "Quiet");
+    let mut lively = Irc::register(&server, "Lively");
+    ana.expect("*** Quiet joined the chat");
+    ana.expect("*** Lively joined the chat");
+    lively.until(|l| l == ":charla PING :charla");
+    lively.send("PONG :charla");
+    quiet.until(|l| l == ":charla PING :charla");
+    quiet.expect(":charla ERROR :Closing Link: Ping timeout");
+    assert_eq!(quiet.line(), None);
+    ana.expect("*** Quiet left the chat");
+    lively.until(|l| l == ":charla PING :charla");
+    lively.send("PONG :charla");
+    lively.send("PRIVMSG #general :still here");
+    ana.expect_stamped("Lively: still here");
+}
