@@ -10,7 +10,12 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-build_release
+# CHARLA_SERVER and CHARLA_BENCH, when set, name binaries to use instead of building (the tests do this);
+# DURATION shortens the run.
+if [ -z "${CHARLA_SERVER:-}" ] || [ -z "${CHARLA_BENCH:-}" ]; then
+    build_release
+fi
+duration=${DURATION:-10}
 
 tmp=$(mktemp -d -t charla-quick.XXXXXX)
 pid=""
@@ -25,5 +30,5 @@ pinned "$SERVER_CPU" "$CHARLA_SERVER" --listen 127.0.0.1:0 --history-file "$tmp/
     --flood-rate 0 --max-clients 20000 >"$tmp/server.out" 2>"$tmp/server.err" &
 pid=$!
 addr=$(first_line_addr "$tmp/server.out" "$pid") || die "charla-server did not start: $(tail -n 5 "$tmp/server.err")"
-(pinned "$TOOL_CPU" "$CHARLA_BENCH" fanout --clients 100 --senders 10 --closed-loop --size 64 --duration 10 \
+(pinned "$TOOL_CPU" "$CHARLA_BENCH" fanout --clients 100 --senders 10 --closed-loop --size 64 --duration "$duration" \
     --target "$addr" --server-pid "$pid")
