@@ -834,6 +834,11 @@ impl Chat {
         let Some(client) = self.clients.get_mut(&id) else { return };
         let variant = Variant::of(client.lang, client.dialect, false);
         let Some(index) = self.rooms.get_mut(room).map(|r| r.add(id, variant)) else { return };
+        if client.rooms.capacity() == 0 {
+            // Most users stay in one room: a first membership takes 16 bytes of heap, not the 64 a growing
+            // vector would reserve. With 10,000 idle users that is a tenth of what each one costs.
+            client.rooms.reserve_exact(1);
+        }
         client.rooms.push((room, index));
         self.make_current(id, Some(room));
     }
