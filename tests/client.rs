@@ -991,3 +991,30 @@ fn in_a_terminal_over_tls_lines_go_out_and_a_server_crash_interrupts_the_editor(
     see(&mut ana, "Disconnected from server", "the loss is reported");
     assert_eq!(exit_code(&mut ana), 1);
 }
+
+#[test]
+fn a_certificate_for_another_host_is_one_line_and_status_2() {
+    // Trusted (given to --ca), but issued for chat.example.org only, and asked for as 127.0.0.1.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let params = rcgen::CertificateParams::new(vec!["chat.example.org".to_owned()]).expect("certificate parameters");
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let cert = params.self_signed(&key).expect("a self-signed certificate");
+    let (cert_file, key_file) = (dir.path().join("other.pem"), dir.path().join("other.key"));
+    std::fs::write(&cert_file, cert.pem()).expect("write the certificate");
+    std::fs::write(&key_file, key.serialize_pem()).expect("write the key");
+    let (cert_file, key_file) = (cert_file.to_str().expect("UTF-8"), key_file.to_str().expect("UTF-8"));
+    let server = TestServer::start_in(
+        dir.path(),
+        &["--tls-listen", "127.0.0.1:0", "--tls-cert", cert_file, "--tls-key", key_file],
+    );
+    let port = tls_port(&server).to_string();
+    let (code, out, err) = run_to_end(&["--tls", "--ca", cert_file, "--port", &port, "--lang", "en"], &[]);
+    assert_eq!((code, out.as_str()), (Some(2), ""));
+    assert_eq!(
+        err,
+        format!(
+            "Cannot connect to 127.0.0.1:{port} over TLS: the server's certificate is not valid for 127.0.0.1 \
+             (NotValidForName); use the host name it was issued for\n"
+        )
+    );
+}
