@@ -1,7 +1,8 @@
 //! CI smoke test for `charla-bench`: against a real server, a short fan-out and a small connect run finish on
 //! their own, and their JSON reports say every message reached every client; the same holds against the
 //! tool's own `floor-server`. With `--rooms`, the clients are in their rooms on the server, and every message
-//! reaches its own room's clients and no one else.
+//! reaches its own room's clients and no one else. With `--tls`, the same over TLS with a test certificate, and
+//! the connect run counts every handshake.
 
 mod common;
 
@@ -9,6 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::tls::TestCa;
 use common::{TestClient, TestServer};
 use serde_json::Value;
 
@@ -238,4 +240,105 @@ fn a_connect_run_over_rooms_puts_each_client_in_its_room_on_the_server() {
     for k in 0..3 {
         assert!(row(&format!("#bench-{k} ")).ends_with(" 10 clients"), "{table}");
     }
+}
+
+#[test]
+fn over_tls_a_short_fanout_loses_nothing_and_a_connect_run_counts_every_handshake() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = TestCa::new();
+    let files = ca.server_files(dir.path(), "server");
+    let ca_file = ca.write(dir.path(), "ca.pem");
+    let (cert, key, ca_file) =
+        (files.cert.to_str().expect("UTF-8"), files.key.to_str().expect("UTF-8"), ca_file.to_str().expect("UTF-8"));
+    let server = TestServer::start_in(
+        dir.path(),
+        &["--flood-rate", "0", "--tls-listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key],
+    );
+    let target = server.tls_addr.expect("a TLS listener").to_string();
+
+    let fanout = bench(
+        &target,
+        &[
+            "fanout",
+            "--tls",
+            "--ca",
+            ca_file,
+            "--clients",
+            "20",
+            "--senders",
+            "4",
+            "--closed-loop",
+            "--duration",
+            "1",
+            "--drain-timeout",
+            "3",
+            "--login-timeout",
+            "5",
+        ],
+    );
+    assert_eq!(fanout.pointer("/tls"), Some(&Value::Bool(true)), "{fanout:#}");
+    assert_eq!(count(&fanout, "/connect/in_room"), 20, "{fanout:#}");
+    assert_eq!(count(&fanout, "/connect/handshakes/done"), 20, "{fanout:#}");
+    let sent = count(&fanout, "/fanout/messages_sent");
+    assert!(sent > 0, "{fanout:#}");
+    // Charla echoes: every client, senders too, gets every message once.
+    assert_eq!(count(&fanout, "/fanout/deliveries_expected"), 20 * sent, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/deliveries_received"), 20 * sent, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/lost"), 0, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/reordered"), 0, "{fanout:#}");
+
+    let pid = server.pid().to_string();
+    let connect = bench(
+        &target,
+        &[
+            "connect",
+            "--tls",
+            "--ca",
+            ca_file,
+            "--clients",
+            "50",
+            "--concurrency",
+            "10",
+            "--hold",
+            "0.5",
+            "--server-pid",
+            &pid,
+        ],
+    );
+    assert_eq!(count(&connect, "/connect/in_room"), 50, "{connect:#}");
+    assert_eq!(count(&connect, "/connect/failed"), 0, "{connect:#}");
+    assert_eq!(count(&connect, "/connect/handshakes/done"), 50, "{connect:#}");
+    let per_second = connect.pointer("/connect/handshakes/per_second").and_then(Value::as_f64);
+    assert!(per_second.is_some_and(|rate| rate > 0.0), "{connect:#}");
+    assert!(connect.pointer("/server/cpu_us_per_join").and_then(Value::as_f64).is_some(), "{connect:#}");
+    // The table says it too.
+    let table = bench_output(&target, &["connect", "--tls", "--ca", ca_file, "--clients", "5", "--hold", "0"]);
+    assert!(table.lines().next().is_some_and(|title| title.contains(" · line protocol over TLS · ")), "{table}");
+    let row = table.lines().find(|line| line.trim_start().starts_with("TLS handshakes/s")).unwrap_or_default();
+    assert!(row.contains("(5 done in "), "{table}");
+}
+
+#[test]
+fn over_tls_a_certificate_the_tool_does_not_trust_fails_every_client_with_its_cause() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = TestCa::new();
+    let files = ca.server_files(dir.path(), "server");
+    let (cert, key) = (files.cert.to_str().expect("UTF-8"), files.key.to_str().expect("UTF-8"));
+    let server =
+        TestServer::start_in(dir.path(), &["--tls-listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key]);
+    // Another authority, under a name of its own.
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, "Some other CA");
+    let stranger = params.self_signed(&rcgen::KeyPair::generate().expect("a key")).expect("a CA certificate");
+    let stranger_file = dir.path().join("stranger.pem");
+    std::fs::write(&stranger_file, stranger.pem()).expect("write the CA certificate");
+    let report = bench(
+        &server.tls_addr.expect("a TLS listener").to_string(),
+        &["connect", "--tls", "--ca", stranger_file.to_str().expect("UTF-8"), "--clients", "3", "--hold", "0"],
+    );
+    assert_eq!(count(&report, "/connect/in_room"), 0, "{report:#}");
+    assert_eq!(count(&report, "/connect/failed"), 3, "{report:#}");
+    let failures = report.pointer("/connect/failures").and_then(Value::as_object).expect("failures by cause");
+    assert!(failures.keys().all(|cause| cause.starts_with("tls: invalid peer certificate")), "{report:#}");
 }

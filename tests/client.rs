@@ -11,6 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use charla::client::paint::colour_of;
+use common::tls::TestCa;
 use common::{LINE_TIMEOUT, TestServer, is_stamped};
 use nix::sys::wait::WaitStatus;
 use rexpect::session::{Options, PtySession, spawn_with_options};
@@ -713,4 +714,307 @@ fn in_a_terminal_other_rooms_lines_carry_their_tag_in_its_colour_and_names_stay_
     ana.send_control('d').expect("Ctrl+D");
     see(&mut ana, "Goodbye!", "goodbye");
     assert_eq!(exit_code(&mut ana), 0);
+}
+
+// --- TLS ------------------------------------------------------------------------------------------------------
+
+/// A server with a plain listener and a TLS one using a certificate of `ca` (in the server's directory), and
+/// `ca`'s certificate written there as `ca.pem`, for `--ca`.
+fn start_tls_server(ca: &TestCa, extra: &[&str]) -> (TestServer, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files = ca.server_files(dir.path(), "server");
+    let ca_file = ca.write(dir.path(), "ca.pem").to_str().expect("UTF-8 path").to_owned();
+    let (cert, key) = (files.cert.to_str().expect("UTF-8"), files.key.to_str().expect("UTF-8"));
+    let mut args = vec!["--tls-listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key];
+    args.extend_from_slice(extra);
+    let server = TestServer::start_in(dir.path(), &args);
+    (server, dir, ca_file)
+}
+
+/// The certificate of an authority that signed nothing here, under a name of its own (one named like the
+/// server's issuer would fail on its signature instead), written to `dir/name`.
+fn stranger_ca(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, "Some other CA");
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let cert = params.self_signed(&key).expect("a CA certificate");
+    let path = dir.join(name);
+    std::fs::write(&path, cert.pem()).expect("write the CA certificate");
+    path
+}
+
+fn tls_port(server: &TestServer) -> u16 {
+    server.tls_addr.expect("a TLS listener").port()
+}
+
+/// Runs the client to its end with standard input closed; returns its exit code, output and error output.
+fn run_to_end(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_charla"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run charla");
+    let start = Instant::now();
+    while child.try_wait().expect("poll charla").is_none() {
+        if start.elapsed() > EXIT_TIMEOUT {
+            let _ = child.kill();
+            panic!("charla {args:?} did not exit within {EXIT_TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("collect charla's output");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.code(), text(&output.stdout), text(&output.stderr))
+}
+
+#[test]
+fn the_seed_example_session_over_tls_with_ca() {
+    let ca = TestCa::new();
+    let (server, _dir, ca_file) = start_tls_server(&ca, &["--lang", "es"]);
+    // María and Pedro on the plain port, Juan through `charla --tls --ca`.
+    let (mut maria, mut pedro) = server.seed_room();
+
+    let port = tls_port(&server).to_string();
+    let mut juan =
+        Piped::start_on(server.addr.port(), &["--tls", "--ca", &ca_file, "--port", &port, "--lang", "es"], &[]);
+    juan.expect("USUARIO:");
+    juan.send("Juan");
+    juan.expect_lines(&["Bienvenido Juan!", "Escribe /help para comandos", "Historial:"]);
+    juan.expect_stamped("María: Hola a todos");
+    juan.expect_stamped("Pedro: Qué tal?");
+    maria.expect("*** Juan se ha unido al chat");
+    pedro.expect("*** Juan se ha unido al chat");
+
+    juan.send("Hola! ¿Cómo están?");
+    juan.expect_stamped("Juan: Hola! ¿Cómo están?");
+    maria.expect_stamped("Juan: Hola! ¿Cómo están?");
+    pedro.expect_stamped("Juan: Hola! ¿Cómo están?");
+
+    juan.send("/whisper María Hola María, ¿cómo estás?");
+    juan.expect("Mensaje enviado a María");
+    maria.expect_stamped("(privado) Juan: Hola María, ¿cómo estás?");
+    maria.send("/whisper Juan Muy bien");
+    maria.expect("Mensaje enviado a Juan");
+    juan.expect_stamped("(privado) María: Muy bien");
+
+    juan.send("/users");
+    juan.expect_lines(&["Usuarios conectados (3):", "  Juan", "  María", "  Pedro"]);
+
+    juan.send("/quit");
+    juan.expect_lines(&["Hasta pronto!", "Desconectado del servidor"]);
+    assert_eq!(juan.expect_exit().code(), Some(0));
+    maria.expect("*** Juan ha salido del chat");
+    pedro.expect("*** Juan ha salido del chat");
+}
+
+#[test]
+fn a_tls_client_and_a_plain_client_chat() {
+    let ca = TestCa::new();
+    let (server, _dir, ca_file) = start_tls_server(&ca, &[]);
+    let port = tls_port(&server).to_string();
+    let mut secure = Piped::start_on(server.addr.port(), &["--tls", "--ca", &ca_file, "--port", &port], &[]);
+    secure.expect("USERNAME:");
+    secure.send("Segura");
+    secure.expect_lines(&["Welcome Segura!", "Type /help for commands"]);
+    let mut plain = Piped::start(&server, &[]);
+    plain.expect("USERNAME:");
+    plain.send("Llana");
+    plain.expect_lines(&["Welcome Llana!", "Type /help for commands"]);
+    secure.expect("*** Llana joined the chat");
+
+    // Lines typed one after another leave at once over TLS: none waits for the server to speak first.
+    secure.send("hello over TLS");
+    secure.send("and again");
+    plain.expect_stamped("Segura: hello over TLS");
+    plain.expect_stamped("Segura: and again");
+    secure.expect_stamped("Segura: hello over TLS");
+    secure.expect_stamped("Segura: and again");
+    plain.send("hello in the clear");
+    secure.expect_stamped("Llana: hello in the clear");
+    plain.expect_stamped("Llana: hello in the clear");
+    secure.send("/whisper Llana psst");
+    secure.expect("Message sent to Llana");
+    plain.expect_stamped("(private) Segura: psst");
+
+    secure.send("/quit");
+    secure.expect_lines(&["Goodbye!", "Disconnected from server"]);
+    assert_eq!(secure.expect_exit().code(), Some(0));
+    plain.expect("*** Segura left the chat");
+}
+
+#[test]
+fn a_certificate_from_another_ca_is_one_line_and_status_2() {
+    let ca = TestCa::new();
+    let (server, dir, _ca_file) = start_tls_server(&ca, &[]);
+    let stranger = stranger_ca(dir.path(), "stranger.pem");
+    let port = tls_port(&server).to_string();
+    let args = ["--tls", "--ca", stranger.to_str().expect("UTF-8"), "--port", &port, "--name", "Eve"];
+    let (code, out, err) = run_to_end(&[&args[..], &["--lang", "en"]].concat(), &[]);
+    assert_eq!((code, out.as_str()), (Some(2), ""));
+    assert_eq!(
+        err,
+        format!(
+            "Cannot connect to 127.0.0.1:{port} over TLS: the server's certificate is not trusted (UnknownIssuer); \
+             give --ca FILE for a private or self-signed certificate\n"
+        )
+    );
+    let (code, _, err) = run_to_end(&[&args[..], &["--lang", "es", "--host", "localhost"]].concat(), &[]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        format!(
+            "No se puede conectar a localhost:{port} por TLS: el certificado del servidor no es de confianza \
+             (UnknownIssuer); indica --ca FICHERO para un certificado privado o autofirmado\n"
+        )
+    );
+    assert!(!server.log().contains("login:"), "nobody logged in: {}", server.log());
+}
+
+#[test]
+fn without_ca_the_system_store_decides_and_ssl_cert_file_names_it() {
+    let ca = TestCa::new();
+    let (server, dir, ca_file) = start_tls_server(&ca, &[]);
+    let port = tls_port(&server).to_string();
+    // A system store that holds only another authority: not trusted.
+    let elsewhere = stranger_ca(dir.path(), "system.pem");
+    let args = ["--tls", "--port", &port, "--name", "Ana", "--lang", "en"];
+    let (code, _, err) = run_to_end(&args, &[("SSL_CERT_FILE", elsewhere.to_str().expect("UTF-8"))]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.starts_with(&format!(
+            "Cannot connect to 127.0.0.1:{port} over TLS: the server's certificate is not trusted (UnknownIssuer)"
+        )),
+        "{err}"
+    );
+    // A system store that holds the server's authority: in.
+    let mut ana = Piped::start_on(tls_port(&server), &["--tls", "--name", "Ana"], &[("SSL_CERT_FILE", &ca_file)]);
+    ana.expect_lines(&["USERNAME:", "Welcome Ana!", "Type /help for commands"]);
+    ana.send("/quit");
+    ana.expect_lines(&["Goodbye!", "Disconnected from server"]);
+    assert_eq!(ana.expect_exit().code(), Some(0));
+}
+
+#[test]
+fn a_self_signed_certificate_given_to_ca_is_trusted_even_when_it_says_it_is_a_ca() {
+    // As `openssl req -x509` makes it by default (basicConstraints CA:TRUE), which webpki refuses as a server
+    // certificate unless it is trusted as it is.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("certificate parameters");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let cert = params.self_signed(&key).expect("a self-signed certificate");
+    let (cert_file, key_file) = (dir.path().join("self.pem"), dir.path().join("self.key"));
+    std::fs::write(&cert_file, cert.pem()).expect("write the certificate");
+    std::fs::write(&key_file, key.serialize_pem()).expect("write the key");
+    let (cert_file, key_file) = (cert_file.to_str().expect("UTF-8"), key_file.to_str().expect("UTF-8"));
+    let server = TestServer::start_in(
+        dir.path(),
+        &["--tls-listen", "127.0.0.1:0", "--tls-cert", cert_file, "--tls-key", key_file],
+    );
+    let port = tls_port(&server).to_string();
+
+    let mut ana = Piped::start_on(tls_port(&server), &["--tls", "--ca", cert_file, "--name", "Ana"], &[]);
+    ana.expect_lines(&["USERNAME:", "Welcome Ana!", "Type /help for commands"]);
+    ana.send("/quit");
+    ana.expect_lines(&["Goodbye!", "Disconnected from server"]);
+    assert_eq!(ana.expect_exit().code(), Some(0));
+
+    // Not given: untrusted, and the line says what to do.
+    let (code, _, err) = run_to_end(
+        &["--tls", "--port", &port, "--lang", "en"],
+        &[("SSL_CERT_FILE", cert_file.replace("self.pem", "none.pem").as_str())],
+    );
+    assert_eq!(code, Some(2));
+    assert!(err.starts_with("Cannot read the system's certificate authorities in "), "{err}");
+    let other = stranger_ca(dir.path(), "other.pem");
+    let (code, _, err) =
+        run_to_end(&["--tls", "--port", &port, "--lang", "en"], &[("SSL_CERT_FILE", other.to_str().expect("UTF-8"))]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        format!(
+            "Cannot connect to 127.0.0.1:{port} over TLS: the server's certificate is not trusted \
+             (CaUsedAsEndEntity); give --ca FILE for a private or self-signed certificate\n"
+        )
+    );
+}
+
+#[test]
+fn tls_to_a_plain_port_or_a_bad_ca_file_is_one_line_and_status_2() {
+    let ca = TestCa::new();
+    let (server, dir, ca_file) = start_tls_server(&ca, &[]);
+    let plain_port = server.addr.port().to_string();
+    let (code, out, err) = run_to_end(&["--tls", "--ca", &ca_file, "--port", &plain_port, "--lang", "en"], &[]);
+    assert_eq!((code, out.as_str()), (Some(2), ""));
+    assert_eq!(
+        err,
+        format!(
+            "Cannot connect to 127.0.0.1:{plain_port} over TLS: the handshake failed (received corrupt message of \
+             type InvalidContentType); is 127.0.0.1:{plain_port} a TLS port?\n"
+        )
+    );
+    let not_pem = dir.path().join("notes.txt");
+    std::fs::write(&not_pem, "just words\n").expect("write");
+    let not_pem = not_pem.to_str().expect("UTF-8");
+    let (code, _, err) = run_to_end(&["--tls", "--ca", not_pem, "--port", &plain_port, "--lang", "en"], &[]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        format!("Cannot use --ca {not_pem}: no certificate in it (expected PEM: -----BEGIN CERTIFICATE-----)\n")
+    );
+}
+
+#[test]
+fn in_a_terminal_over_tls_lines_go_out_and_a_server_crash_interrupts_the_editor() {
+    let ca = TestCa::new();
+    let (mut server, _dir, ca_file) = start_tls_server(&ca, &[]);
+    let mut watcher = server.join("Eve");
+    let port = tls_port(&server).to_string();
+    let mut ana =
+        spawn_in_terminal(&server, &["--tls", "--ca", &ca_file, "--port", &port, "--lang", "en", "--name", "Ana"]);
+    see(&mut ana, "USERNAME: Ana", "--name answers the question");
+    see(&mut ana, &format!("Welcome {}!", coloured_bold("Ana")), "welcome");
+    watcher.expect("*** Ana joined the chat");
+    type_keys(&mut ana, "typed over TLS\r");
+    watcher.expect_stamped("Ana: typed over TLS");
+    watcher.send("seen");
+    see(&mut ana, &format!("{}: seen", coloured("Eve")), "Eve's line arrives while the editor waits");
+    editor_ready(&mut ana);
+    type_keys(&mut ana, "never sent");
+    see(&mut ana, "never sent", "echo");
+    server.crash();
+    see(&mut ana, "Disconnected from server", "the loss is reported");
+    assert_eq!(exit_code(&mut ana), 1);
+}
+
+#[test]
+fn a_certificate_for_another_host_is_one_line_and_status_2() {
+    // Trusted (given to --ca), but issued for chat.example.org only, and asked for as 127.0.0.1.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let params = rcgen::CertificateParams::new(vec!["chat.example.org".to_owned()]).expect("certificate parameters");
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let cert = params.self_signed(&key).expect("a self-signed certificate");
+    let (cert_file, key_file) = (dir.path().join("other.pem"), dir.path().join("other.key"));
+    std::fs::write(&cert_file, cert.pem()).expect("write the certificate");
+    std::fs::write(&key_file, key.serialize_pem()).expect("write the key");
+    let (cert_file, key_file) = (cert_file.to_str().expect("UTF-8"), key_file.to_str().expect("UTF-8"));
+    let server = TestServer::start_in(
+        dir.path(),
+        &["--tls-listen", "127.0.0.1:0", "--tls-cert", cert_file, "--tls-key", key_file],
+    );
+    let port = tls_port(&server).to_string();
+    let (code, out, err) = run_to_end(&["--tls", "--ca", cert_file, "--port", &port, "--lang", "en"], &[]);
+    assert_eq!((code, out.as_str()), (Some(2), ""));
+    assert_eq!(
+        err,
+        format!(
+            "Cannot connect to 127.0.0.1:{port} over TLS: the server's certificate is not valid for 127.0.0.1 \
+             (NotValidForName); use the host name it was issued for\n"
+        )
+    );
 }

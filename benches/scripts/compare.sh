@@ -10,8 +10,16 @@
 # Scenarios: fanout closed loop, 100 clients, 10 senders, 64 B, 10 s; the same with 1,000 clients; fanout at
 # --rate 100 to 1,000 clients, 10 s; connect 10,000 clients, hold 5 s (the Charla kinds only); RSS at start.
 #
+# With TLS=1, the TLS table instead (Charla, [Charla before,] ngIRCd; the floor server has no TLS): every run
+# over TLS with a throwaway certificate (see measure.sh), fanout closed loop with 100 and with 1,000 clients as
+# above; connect 2,000 clients 10 at a time, hold 1 s, for handshakes/s; connect 10,000 clients 10 at a time,
+# hold 5 s, for RSS per idle client. In the connect runs ngIRCd's clients register (001) and join no channel
+# (--no-join: 10,000 JOINs to one channel would send each JOIN to everyone in it); 10 at a time because
+# ngIRCd's listen backlog is 10, and more would measure SYN retransmits instead of handshakes.
+#
 # Environment:
 #   REPS=N          repetitions of each scenario (default 3)
+#   TLS=1           the TLS table instead (needs the openssl command)
 #   QUICK=1         a smoke run: 2 s of sending, connect holds 1 s, waits at most 20 s for a quiet machine
 #   CHARLA_BEFORE   path of another charla-server binary, measured as "Charla before" alternately with this one
 #   NGIRCD=0        leave ngIRCd out (it is also left out, with a warning, when it is not installed)
@@ -38,7 +46,8 @@ if [ -n "${CHARLA_BEFORE:-}" ]; then
     [ -x "$CHARLA_BEFORE" ] || die "CHARLA_BEFORE is not an executable: $CHARLA_BEFORE"
     kinds+=(charla-before)
 fi
-kinds+=(floor)
+tls=${TLS:-0}
+[ "$tls" = 1 ] || kinds+=(floor)
 if [ "${NGIRCD:-1}" != 0 ]; then
     if command -v ngircd >/dev/null; then
         kinds+=(ngircd)
@@ -66,17 +75,33 @@ declare -A scenario_args=(
     [closed1000]="fanout --clients 1000 --senders 10 --closed-loop --size 64 --duration $duration"
     [rate100]="fanout --clients 1000 --rate 100 --duration $duration"
     [connect10000]="connect --clients 10000 --hold $hold"
+    [tlsclosed100]="fanout --clients 100 --senders 10 --closed-loop --size 64 --duration $duration"
+    [tlsclosed1000]="fanout --clients 1000 --senders 10 --closed-loop --size 64 --duration $duration"
+    [tlshandshakes]="connect --clients 2000 --concurrency 10 --hold 1"
+    [tlsconnect10000]="connect --clients 10000 --concurrency 10 --hold $hold"
 )
-fanouts=(closed100 closed1000 rate100)
-total=$((reps * (${#fanouts[@]} * ${#kinds[@]} + ${#charla_kinds[@]})))
+if [ "$tls" = 1 ]; then
+    export TLS=1
+    fanouts=(tlsclosed100 tlsclosed1000 tlshandshakes tlsconnect10000)
+    total=$((reps * ${#fanouts[@]} * ${#kinds[@]}))
+else
+    export TLS=0
+    fanouts=(closed100 closed1000 rate100)
+    total=$((reps * (${#fanouts[@]} * ${#kinds[@]} + ${#charla_kinds[@]})))
+fi
 n=0
 run() {
-    local name=$1 kind=$2 scenario=$3
+    local name=$1 kind=$2 scenario=$3 args
+    args=${scenario_args[$scenario]}
+    # IRC clients that register and join no channel: see the header.
+    if [ "$kind" = ngircd ] && [[ $args == connect* ]]; then args="$args --no-join"; fi
     n=$((n + 1))
-    echo "compare.sh: [$n/$total] $kind ${scenario_args[$scenario]}" >&2
+    local over=""
+    if [ "$tls" = 1 ]; then over=" over TLS"; fi
+    echo "compare.sh: [$n/$total] $kind$over $args" >&2
     local status=0
     # shellcheck disable=SC2086 # the scenario's arguments are words
-    "$SCRIPTS_DIR/measure.sh" "$name" "$kind" ${scenario_args[$scenario]} >/dev/null || status=$?
+    "$SCRIPTS_DIR/measure.sh" "$name" "$kind" $args >/dev/null || status=$?
     case $status in
         0) ;;
         130 | 143) exit 130 ;; # interrupted (Ctrl+C): stop here
@@ -87,12 +112,15 @@ for rep in $(seq "$reps"); do
     for scenario in "${fanouts[@]}"; do
         for kind in "${kinds[@]}"; do run "$kind-$scenario-$rep" "$kind" "$scenario"; done
     done
+    [ "$tls" = 1 ] && continue
     for kind in "${charla_kinds[@]}"; do run "$kind-connect10000-$rep" "$kind" connect10000; done
 done
-echo "compare.sh: start-up memory" >&2
-"$SCRIPTS_DIR/startrss.sh" "$CHARLA_SERVER" >"$RESULTS_DIR/charla-startrss.txt"
-if [ -n "${CHARLA_BEFORE:-}" ]; then
-    "$SCRIPTS_DIR/startrss.sh" "$CHARLA_BEFORE" >"$RESULTS_DIR/charla-before-startrss.txt"
+if [ "$tls" = 0 ]; then
+    echo "compare.sh: start-up memory" >&2
+    "$SCRIPTS_DIR/startrss.sh" "$CHARLA_SERVER" >"$RESULTS_DIR/charla-startrss.txt"
+    if [ -n "${CHARLA_BEFORE:-}" ]; then
+        "$SCRIPTS_DIR/startrss.sh" "$CHARLA_BEFORE" >"$RESULTS_DIR/charla-before-startrss.txt"
+    fi
 fi
 
 # --- The table -----------------------------------------------------------------------------------------------
@@ -110,6 +138,8 @@ value() {
         p50 | p99) awk -v k="$what" '$1 == "latency" { for (i = 2; i < NF; i++) if ($i == k) v = $(i + 1) " " $(i + 2) }
             END { print v }' "$file" ;;
         lost) awk '$1 == "lost" { v = $4 } END { print v }' "$file" ;;
+        handshakes) awk '$1 == "TLS" && $2 == "handshakes/s" { v = $3 } END { print v }' "$file" ;;
+        joincpu) awk '/^  CPU per client joining/ { v = $5 } END { print v }' "$file" ;;
         rss_before) awk '$1 == "RSS" && $4 == "before" { v = $2 } END { print v }' "$file" ;;
         connect) awk '/clients in room/ { room = $4 " of " $6 " " $7 " " $8 }
             /time until all in room/ { t = $6 } /RSS per client/ { b = $4 }
@@ -122,17 +152,18 @@ cell() {
     for rep in $(seq "$reps"); do
         v=$(value "$RESULTS_DIR/$kind-$scenario-$rep.txt" "$what")
         if [ "$what" = cpu ] && [ "$v" != failed ]; then v="$v ms"; fi
+        if [ "$what" = joincpu ] && [ "$v" != failed ]; then v="$v µs"; fi
         if [ "$what" = lost ]; then v="$v / $(value "$RESULTS_DIR/$kind-$scenario-$rep.txt" cpu) ms"; fi
         out="${out:+$out · }$v"
     done
     echo "$out"
 }
-# ratio KIND1 KIND2 SCENARIO: server CPU per delivery of KIND1 over KIND2, per repetition.
+# ratio KIND1 KIND2 SCENARIO [WHAT]: server CPU per delivery (or WHAT) of KIND1 over KIND2, per repetition.
 ratio() {
-    local out="" rep a b
+    local out="" rep a b what=${4:-cpu}
     for rep in $(seq "$reps"); do
-        a=$(value "$RESULTS_DIR/$1-$3-$rep.txt" cpu)
-        b=$(value "$RESULTS_DIR/$2-$3-$rep.txt" cpu)
+        a=$(value "$RESULTS_DIR/$1-$3-$rep.txt" "$what")
+        b=$(value "$RESULTS_DIR/$2-$3-$rep.txt" "$what")
         out="${out:+$out · }$(awk -v a="$a" -v b="$b" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }')"
     done
     echo "$out"
@@ -164,14 +195,14 @@ ratios=()
 has ngircd && ratios+=("charla ngircd")
 has charla-before && ratios+=("charla charla-before")
 
-# row TITLE SCENARIO WHAT [ratio]: one line of the table.
+# row TITLE SCENARIO WHAT [ratio]: one line of the table; the ratio is of WHAT where that is a CPU figure.
 row() {
     local title=$1 scenario=$2 what=$3 with_ratio=${4:-} line kind pair
     line="| $title |"
     for kind in "${kinds[@]}"; do line="$line $(cell "$kind" "$scenario" "$what") |"; done
     for pair in "${ratios[@]}"; do
         # shellcheck disable=SC2086 # the pair is two words
-        if [ -n "$with_ratio" ]; then line="$line $(ratio $pair "$scenario") |"; else line="$line |"; fi
+        if [ -n "$with_ratio" ]; then line="$line $(ratio $pair "$scenario" "${what/lost/cpu}") |"; else line="$line |"; fi
     done
     echo "$line"
 }
@@ -210,19 +241,30 @@ for pair in "${ratios[@]}"; do
 done
 echo "$header"
 echo "$rule"
-row "closed loop, 100 clients, 10 senders, 64 B, $duration s: deliveries/s" closed100 rate
-row "same: server CPU per 1000 deliveries" closed100 cpu ratio
-row "closed loop, 1,000 clients: deliveries/s" closed1000 rate
-row "same: server CPU per 1000 deliveries" closed1000 cpu ratio
-row "rate 100 msg/s, 1,000 clients, $duration s: latency p99" rate100 p99
-row "same: latency p50" rate100 p50
-row "same: lost / server CPU per 1000 deliveries" rate100 lost ratio
-line="| server RSS at start (\`RSS … before\`, KiB) |"
-for kind in "${kinds[@]}"; do line="$line $(rss_before "$kind") |"; done
-for _ in "${ratios[@]}"; do line="$line |"; done
-echo "$line"
-charla_row "connect 10,000, hold $hold s" connect_cell
-charla_row "start-up memory, 5 starts (startrss.sh)" startrss
+if [ "$tls" = 1 ]; then
+    row "over TLS: closed loop, 100 clients, 10 senders, 64 B, $duration s: deliveries/s" tlsclosed100 rate
+    row "same: server CPU per 1000 deliveries" tlsclosed100 cpu ratio
+    row "over TLS: closed loop, 1,000 clients: deliveries/s" tlsclosed1000 rate
+    row "same: server CPU per 1000 deliveries" tlsclosed1000 cpu ratio
+    row "TLS handshakes/s (connect 2,000, 10 at a time)" tlshandshakes handshakes
+    row "same: server CPU per client joining (handshake and login)" tlshandshakes joincpu ratio
+    row "connect 10,000 over TLS, 10 at a time, hold $hold s" tlsconnect10000 connect
+    row "same: TLS handshakes/s" tlsconnect10000 handshakes
+else
+    row "closed loop, 100 clients, 10 senders, 64 B, $duration s: deliveries/s" closed100 rate
+    row "same: server CPU per 1000 deliveries" closed100 cpu ratio
+    row "closed loop, 1,000 clients: deliveries/s" closed1000 rate
+    row "same: server CPU per 1000 deliveries" closed1000 cpu ratio
+    row "rate 100 msg/s, 1,000 clients, $duration s: latency p99" rate100 p99
+    row "same: latency p50" rate100 p50
+    row "same: lost / server CPU per 1000 deliveries" rate100 lost ratio
+    line="| server RSS at start (\`RSS … before\`, KiB) |"
+    for kind in "${kinds[@]}"; do line="$line $(rss_before "$kind") |"; done
+    for _ in "${ratios[@]}"; do line="$line |"; done
+    echo "$line"
+    charla_row "connect 10,000, hold $hold s" connect_cell
+    charla_row "start-up memory, 5 starts (startrss.sh)" startrss
+fi
 
 # What a reader must know to trust the figures: failed runs, lost messages, a tool that was the limit, a busy
 # machine.

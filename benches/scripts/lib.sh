@@ -125,6 +125,27 @@ free_port() {
     return 1
 }
 
+# make_throwaway_certificate DIR: a CA (DIR/ca.pem) and a server certificate it signs (DIR/cert.pem, key
+# DIR/key.pem) for 127.0.0.1, ::1 and localhost, ECDSA P-256, valid 2 days, made with the openssl CLI; and
+# Diffie-Hellman parameters (DIR/dh.pem) that ngIRCd built with GnuTLS would otherwise generate at start-up.
+# The files are readable by all: a server started as root that switches to "nobody" (ngIRCd) must read them.
+make_throwaway_certificate() {
+    local dir=$1
+    {
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+            -keyout "$dir/ca.key" -out "$dir/ca.pem" -subj "/CN=charla-bench throwaway CA" \
+            -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign &&
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+                -keyout "$dir/key.pem" -out "$dir/server.csr" -subj /CN=localhost &&
+            printf 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+                >"$dir/server.ext" &&
+            openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+                -days 2 -extfile "$dir/server.ext" -out "$dir/cert.pem" &&
+            openssl dhparam -dsaparam -out "$dir/dh.pem" 2048
+    } >"$dir/openssl.log" 2>&1 || return 1
+    chmod 644 "$dir/ca.pem" "$dir/cert.pem" "$dir/key.pem" "$dir/dh.pem"
+}
+
 # Non-idle jiffies of all CPUs together since boot (user, nice, system, irq, softirq, steal).
 busy_jiffies() {
     awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat

@@ -15,10 +15,16 @@
 # Both Charla kinds run with --listen 127.0.0.1:0, a history file in a fresh `mktemp -d` directory,
 # --flood-rate 0 (flood control would hold each benchmark sender to 5 lines a second) and --max-clients 20000.
 #
+# TLS=1: the run is over TLS. A throwaway CA and a server certificate it signs (ECDSA P-256, for 127.0.0.1, ::1
+# and localhost, valid 2 days) are made with the openssl CLI in the server's temporary directory; Charla serves
+# TLS only (--listen none --tls-listen 127.0.0.1:0 --tls-cert --tls-key), ngIRCd gets an [SSL] section with the
+# same certificate and key on a second free port; the tool gets --tls --ca with the CA. Not for floor.
+#
 # Environment: RESULTS_DIR (default: a fresh `mktemp -d`, printed), CHARLA_SERVER, CHARLA_BENCH, CHARLA_BEFORE,
-# QUIET_MAX (seconds, default 300), TOOL_TIMEOUT (seconds, default 600), SERVER_CPU (0), TOOL_CPU (1).
+# TLS, QUIET_MAX (seconds, default 300), TOOL_TIMEOUT (seconds, default 600), SERVER_CPU (0), TOOL_CPU (1).
 #
 # Example: benches/scripts/measure.sh fanout-100 charla fanout --clients 100 --senders 10 --closed-loop --size 64 --duration 10
+#          TLS=1 benches/scripts/measure.sh tls-fanout-100 ngircd fanout --clients 100 --senders 10 --closed-loop
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -53,6 +59,15 @@ case $kind in
         ;;
     ngircd) command -v ngircd >/dev/null || die "ngircd is not installed (apt-get install ngircd)" ;;
 esac
+tls=${TLS:-0}
+case $tls in
+    0 | 1) ;;
+    *) die "TLS must be 0 or 1, not '$tls'" ;;
+esac
+if [ "$tls" = 1 ]; then
+    [ "$kind" != floor ] || die "the floor server does not speak TLS"
+    command -v openssl >/dev/null || die "TLS=1 needs the openssl command (apt-get install openssl)"
+fi
 
 # The server's temporary directory, removed on exit; the server, stopped by its PID on exit (and Ctrl+C).
 tmp=$(mktemp -d -t charla-bench.XXXXXX)
@@ -84,12 +99,24 @@ while :; do
 done
 
 extra=()
+listen=(--listen 127.0.0.1:0)
+if [ "$tls" = 1 ]; then
+    make_throwaway_certificate "$tmp" || die "openssl could not make the test certificate"
+    listen=(--listen none --tls-listen 127.0.0.1:0 --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem")
+    extra=(--tls --ca "$tmp/ca.pem")
+fi
 case $kind in
     charla | charla-before)
-        pinned "$SERVER_CPU" "$server" --listen 127.0.0.1:0 --history-file "$tmp/chat_history.json" \
+        pinned "$SERVER_CPU" "$server" "${listen[@]}" --history-file "$tmp/chat_history.json" \
             --flood-rate 0 --max-clients 20000 >"$tmp/server.out" 2>"$tmp/server.err" &
         pid=$!
-        addr=$(first_line_addr "$tmp/server.out" "$pid") || die "$kind did not start: $(tail -n 5 "$tmp/server.err")"
+        if [ "$tls" = 1 ]; then
+            line=$(wait_for_line "$tmp/server.out" "$pid" '^Server started on .* \(TLS\)$' 10) ||
+                die "$kind did not start: $(tail -n 5 "$tmp/server.err")"
+            addr=$(awk '{ print $(NF - 1) }' <<<"$line")
+        else
+            addr=$(first_line_addr "$tmp/server.out" "$pid") || die "$kind did not start: $(tail -n 5 "$tmp/server.err")"
+        fi
         ;;
     floor)
         server=$CHARLA_BENCH
@@ -106,25 +133,34 @@ case $kind in
         for attempt in 1 2 3 4 5; do
             port=$(free_port) || die "no free port found for ngIRCd"
             sed -e "s/@PORT@/$port/" -e "s|@PIDFILE@|$tmp/run/ngircd.pid|" "$SCRIPTS_DIR/ngircd.conf.in" >"$tmp/ngircd.conf"
+            listening=$port
+            if [ "$tls" = 1 ]; then
+                # The plain port stays (without one ngIRCd would take 6667); the tool uses the TLS one.
+                tls_port=$(free_port) || die "no free port found for ngIRCd's TLS"
+                [ "$tls_port" != "$port" ] || continue
+                printf '\n[SSL]\n\tPorts = %s\n\tCertFile = %s\n\tKeyFile = %s\n\tDHFile = %s\n' \
+                    "$tls_port" "$tmp/cert.pem" "$tmp/key.pem" "$tmp/dh.pem" >>"$tmp/ngircd.conf"
+                listening=$tls_port
+            fi
             pinned "$SERVER_CPU" ngircd --nodaemon --config "$tmp/ngircd.conf" >"$tmp/server.out" 2>&1 &
             pid=$!
-            if wait_for_line "$tmp/server.out" "$pid" ' ready\.$' 10 >/dev/null &&
-                grep -q "Now listening on \[127.0.0.1\]:$port " "$tmp/server.out"; then
+            if wait_for_line "$tmp/server.out" "$pid" ' ready\.$' 30 >/dev/null &&
+                grep -q "Now listening on \[127.0.0.1\]:$listening " "$tmp/server.out"; then
                 break
             fi
             stop_pid "$pid"
             pid=""
             [ "$attempt" -lt 5 ] || die "ngIRCd did not start: $(tail -n 5 "$tmp/server.out")"
         done
-        addr=127.0.0.1:$port
-        extra=(--protocol irc)
+        addr=127.0.0.1:$listening
+        extra+=(--protocol irc)
         ;;
 esac
 
 cmd=("$CHARLA_BENCH" "$@" --target "$addr" "${extra[@]}" --server-pid "$pid")
 {
     echo "\$ taskset -c $TOOL_CPU ${cmd[*]}"
-    echo "# measure.sh $name $kind; server $server; $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "# measure.sh $name $kind$([ "$tls" = 1 ] && echo ' over TLS'); server $server; $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 } >"$tmp/run.txt"
 start=$(date +%s.%N)
 before=$(busy_jiffies)

@@ -3,10 +3,11 @@
 
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::bench::message::MIN_SIZE;
-use crate::bench::plan::{Fanout, Pace, Plan, Scenario, least_common_multiple};
+use crate::bench::plan::{Fanout, Pace, Plan, Scenario, TlsOptions, least_common_multiple};
 use crate::bench::protocol::Protocol;
 use crate::flags::{number, text};
 
@@ -72,6 +73,8 @@ pub fn help_text() -> String {
         option_row("--server-pid PID", "sample the server's RSS and CPU in /proc/PID", &default("not sampled")),
         option_row("--rooms N", "spread clients round-robin over rooms bench-0..N-1", &default(DEFAULT_ROOMS)),
         option_row("--channel NAME", "IRC channel to join, with one room", &default(DEFAULT_CHANNEL)),
+        option_row("--tls", "every client speaks TLS; connect reports handshakes/s", ""),
+        option_row("--ca FILE", "with --tls, trust FILE's certificates (PEM), not the system's", ""),
         option_row("--json", "print one JSON object instead of the table", ""),
         option_row("-h, --help", "print this help", ""),
         option_row("-V, --version", "print the version", ""),
@@ -94,7 +97,7 @@ pub fn help_text() -> String {
         ),
     ];
     format!(
-        "charla-bench: load and measure a chat server over loopback TCP (Charla's line protocol, or IRC)
+        "charla-bench: load and measure a chat server over loopback TCP or TLS (Charla's line protocol, or IRC)
 
 Usage: charla-bench connect [OPTIONS]
        charla-bench fanout  [OPTIONS]
@@ -127,6 +130,9 @@ fanout:
 
 IRC has no echo: with --protocol irc a closed-loop sender waits for its message to reach client i+threads
 (i+lcm(threads, rooms) with --rooms).
+With --tls, each client does a full TLS handshake (no resumption) and checks the server's certificate against
+--ca FILE, or the system's authorities ($SSL_CERT_FILE, else the distribution's bundle), for the --target
+address (the certificate must name 127.0.0.1, or ::1).
 The tool raises its own open-files limit to the hard limit. A live progress line goes to stderr once a
 second when stderr is a terminal.",
         common = common.join("\n"),
@@ -168,6 +174,8 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
     let mut channel = None;
     let mut rooms = DEFAULT_ROOMS;
     let mut json = false;
+    let mut tls = false;
+    let mut ca = None;
     let mut hold = None;
     let mut no_join = false;
     let mut senders = None;
@@ -193,6 +201,8 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
             Long("channel") => channel = Some(text(&mut parser, "--channel")?),
             Long("rooms") => rooms = number(&mut parser, "--rooms")?,
             Long("json") => json = true,
+            Long("tls") => tls = true,
+            Long("ca") => ca = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?)),
             Long("hold") => hold = Some(seconds(&mut parser, "--hold")?),
             Long("no-join") => no_join = true,
             Long("senders") => senders = Some(number(&mut parser, "--senders")?),
@@ -209,6 +219,9 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
 
     let target = parse_target(&target)?;
     check_loopback(target, &source_ips)?;
+    if ca.is_some() && !tls {
+        return Err("--ca is for TLS: add --tls".into());
+    }
     if clients == 0 || concurrency == 0 || threads == 0 {
         return Err("--clients, --concurrency and --threads must be at least 1".into());
     }
@@ -270,6 +283,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
         join_timeout,
         channel: (!no_join).then(|| channel.unwrap_or_else(|| DEFAULT_CHANNEL.to_owned())),
         rooms,
+        tls: tls.then_some(TlsOptions { ca }),
         json,
     }))
 }
@@ -437,6 +451,17 @@ mod tests {
         assert!(parse(&["dance"]).is_err());
         assert!(parse(&[]).is_err());
         assert!(matches!(parse(&["--help"]), Ok(Invocation::Help)));
+    }
+
+    #[test]
+    fn tls_takes_a_ca_file_and_ca_needs_tls() {
+        assert_eq!(plan(&["connect"]).tls, None);
+        assert_eq!(plan(&["connect", "--tls"]).tls, Some(TlsOptions { ca: None }));
+        assert_eq!(
+            plan(&["fanout", "--tls", "--ca", "ca.pem"]).tls,
+            Some(TlsOptions { ca: Some(PathBuf::from("ca.pem")) })
+        );
+        assert!(parse(&["connect", "--ca", "ca.pem"]).is_err());
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! One simulated user: its socket, where it is in its login, its unsent output and unfinished input line, and
-//! what it has received from each sender.
+//! One simulated user: its socket (and TLS session, with `--tls`), where it is in its login, its unsent output
+//! and unfinished input line, and what it has received from each sender.
 
 use std::io::{self, Write};
 
 use mio::net::TcpStream;
+use rustls::ClientConnection;
 
 /// The longest unfinished input line kept; a server sending more without a newline is misbehaving.
 pub(crate) const MAX_PARTIAL_LINE_BYTES: usize = 64 * 1024;
@@ -14,6 +15,8 @@ pub(crate) enum State {
     Idle,
     /// TCP connect under way.
     Connecting,
+    /// `--tls`: connected, TLS handshake under way.
+    Handshaking,
     /// Connected, waiting for the name prompt or for registration.
     LoggingIn,
     /// IRC only: registered, JOIN sent, waiting for the end of NAMES.
@@ -30,6 +33,9 @@ pub(crate) struct Client {
     /// The room it joins (`--rooms`): `index % rooms`, kept so that a delivery costs no division.
     pub(crate) room: usize,
     pub(crate) socket: Option<TcpStream>,
+    /// `--tls`: the session over `socket`, from the TCP connect on. Boxed: rustls's state is large, and a plain
+    /// run should not carry room for it in every client.
+    pub(crate) tls: Option<Box<ClientConnection>>,
     pub(crate) state: State,
     /// When connecting started, in ns from the run's origin.
     pub(crate) started_ns: u64,
@@ -52,6 +58,7 @@ impl Client {
             index,
             room,
             socket: None,
+            tls: None,
             state: State::Idle,
             started_ns: 0,
             out: Vec::new(),
@@ -65,7 +72,7 @@ impl Client {
 
     /// Whether the client is connecting or logging in (it holds a concurrency slot).
     pub(crate) fn in_flight(&self) -> bool {
-        matches!(self.state, State::Connecting | State::LoggingIn | State::Joining)
+        matches!(self.state, State::Connecting | State::Handshaking | State::LoggingIn | State::Joining)
     }
 
     /// Bytes to send; call [`Client::flush`] to send them.
@@ -78,6 +85,9 @@ impl Client {
         let Some(socket) = self.socket.as_mut() else {
             return Ok(());
         };
+        if let Some(tls) = self.tls.as_mut() {
+            return flush_tls(tls, socket, &mut self.out, &mut self.out_pos);
+        }
         while self.out_pos < self.out.len() {
             match socket.write(&self.out[self.out_pos..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -95,9 +105,41 @@ impl Client {
     /// Drops the socket; the client takes no more part in the run.
     pub(crate) fn close(&mut self) {
         self.socket = None;
+        self.tls = None;
         self.state = State::Closed;
         self.out = Vec::new();
         self.out_pos = 0;
         self.partial = Vec::new();
     }
+}
+
+/// TLS: hands the pending plaintext to rustls (which encrypts it, or holds it until the handshake is done) and
+/// writes its records until none is left or the socket is full.
+fn flush_tls(
+    tls: &mut ClientConnection,
+    socket: &mut TcpStream,
+    out: &mut Vec<u8>,
+    out_pos: &mut usize,
+) -> io::Result<()> {
+    loop {
+        while tls.wants_write() {
+            match tls.write_tls(socket) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if *out_pos == out.len() {
+            break;
+        }
+        // rustls takes what fits in its send buffer; the records are written above, then the rest.
+        match tls.writer().write(&out[*out_pos..])? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            taken => *out_pos += taken,
+        }
+    }
+    out.clear();
+    *out_pos = 0;
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! [`crate::bench::args`], read by every worker.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::bench::protocol::Protocol;
@@ -29,8 +30,18 @@ pub struct Plan {
     /// Rooms the clients are spread over, round-robin: client `i` is in room `i % rooms`. With one, everyone
     /// stays where naming puts them (Charla's lobby) or joins `channel` (IRC).
     pub(crate) rooms: usize,
+    /// `--tls`: every client speaks TLS.
+    pub(crate) tls: Option<TlsOptions>,
     /// Print JSON instead of the table.
     pub json: bool,
+}
+
+/// How the clients speak TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsOptions {
+    /// The certificates to trust (`--ca FILE`, PEM); `None` trusts the system's authorities, as `charla --tls`
+    /// does.
+    pub(crate) ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +154,7 @@ mod tests {
             join_timeout: Duration::from_secs(1),
             channel: None,
             rooms,
+            tls: None,
             json: false,
         }
     }

@@ -11,6 +11,8 @@ use crate::bench::stats::Percentiles;
 pub struct Report {
     pub(crate) scenario: &'static str,
     pub(crate) protocol: &'static str,
+    /// `--tls`: every client spoke TLS.
+    pub(crate) tls: bool,
     pub(crate) target: String,
     pub(crate) clients: usize,
     pub(crate) concurrency: usize,
@@ -44,6 +46,20 @@ pub(crate) struct ConnectReport {
     pub(crate) connect_latency: Percentiles,
     /// Starting to connect → in the room.
     pub(crate) login_latency: Percentiles,
+    /// `--tls` only: the handshakes.
+    pub(crate) handshakes: Option<Handshakes>,
+}
+
+/// `--tls`: connections fully established over TLS.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Handshakes {
+    /// Handshakes completed.
+    pub(crate) done: u64,
+    /// From the first connect to the last completed handshake.
+    pub(crate) seconds: f64,
+    pub(crate) per_second: f64,
+    /// Starting to connect → handshake done.
+    pub(crate) latency: Percentiles,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,6 +159,9 @@ pub(crate) struct ServerReport {
     pub(crate) rss_bytes_per_client: f64,
     /// Server CPU (user + system) while clients connected and logged in.
     pub(crate) cpu_seconds_join: f64,
+    /// `cpu_seconds_join` per client that got in, in µs: what one connection (its handshake, with `--tls`, and
+    /// its login) costs the server.
+    pub(crate) cpu_us_per_join: Option<f64>,
     /// Server CPU while holding (connect) or from the start of sending to the end of the drain (fanout).
     pub(crate) cpu_seconds_run: f64,
     pub cpu_seconds_per_1000_deliveries: Option<f64>,
@@ -173,8 +192,9 @@ impl Report {
             1 => String::new(),
             count => format!(" · {count} rooms"),
         };
+        let tls = if self.tls { " over TLS" } else { "" };
         t.title(&format!(
-            "charla-bench {} · {} protocol · {} · {} clients{rooms} · {} thread(s)",
+            "charla-bench {} · {} protocol{tls} · {} · {} clients{rooms} · {} thread(s)",
             self.scenario, self.protocol, self.target, self.clients, self.threads
         ));
         let c = &self.connect;
@@ -189,6 +209,10 @@ impl Report {
             format!("{:.3} s  ({:.0} joins/s)", c.seconds_until_all_in_room, c.in_room_per_second),
         );
         t.row("connect latency", latency(&c.connect_latency));
+        if let Some(h) = &c.handshakes {
+            t.row("TLS handshakes/s", format!("{:.0}  ({} done in {:.3} s)", h.per_second, h.done, h.seconds));
+            t.row("handshake latency", latency(&h.latency));
+        }
         t.row("login latency", latency(&c.login_latency));
         for (cause, count) in &c.failures {
             t.row("failure", format!("{count} × {cause}"));
@@ -236,6 +260,9 @@ impl Report {
             );
             t.row("RSS per client", format!("{:.0} B", s.rss_bytes_per_client));
             t.row("CPU", format!("{:.2} s joining · {:.2} s running", s.cpu_seconds_join, s.cpu_seconds_run));
+            if let Some(per) = s.cpu_us_per_join {
+                t.row("CPU per client joining", format!("{per:.1} µs"));
+            }
             if let Some(per) = s.cpu_seconds_per_1000_deliveries {
                 t.row("CPU per 1000 deliveries", format!("{:.3} ms", per * 1000.0));
             }

@@ -11,10 +11,11 @@ use crate::bench::procstat::{self, ProcSample};
 use crate::bench::progress::Progress;
 use crate::bench::protocol::{Dialect, Protocol};
 use crate::bench::report::{
-    ConnectReport, FanoutReport, Report, RoomReport, RoomsSummary, ServerReport, Spread, ToolReport,
+    ConnectReport, FanoutReport, Handshakes, Report, RoomReport, RoomsSummary, ServerReport, Spread, ToolReport,
 };
 use crate::bench::shared::{Phase, Shared};
 use crate::bench::stats::{Percentiles, Tally};
+use crate::bench::tls::TlsSetup;
 use crate::bench::worker::Worker;
 use crate::server::flood::{DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE};
 
@@ -49,6 +50,8 @@ pub fn run(plan: Plan) -> Result<Report, String> {
             plan.clients
         ));
     }
+    // Before anything starts: a certificate file that cannot be used ends the run with one line.
+    let tls = plan.tls.as_ref().map(|options| TlsSetup::new(options, plan.target).map(Arc::new)).transpose()?;
     let sample = |pid: u32| procstat::sample(pid).map_err(|e| format!("--server-pid {pid}: {e}"));
     let before = plan.server_pid.map(sample).transpose()?;
 
@@ -60,7 +63,7 @@ pub fn run(plan: Plan) -> Result<Report, String> {
     let wall_start = Instant::now();
     let mut workers = Vec::with_capacity(plan.threads);
     for id in 0..plan.threads {
-        let worker = Worker::new(id, Arc::clone(&plan), Arc::clone(&shared), dialect.clone())
+        let worker = Worker::new(id, Arc::clone(&plan), Arc::clone(&shared), dialect.clone(), tls.clone())
             .map_err(|e| format!("worker {id}: {e}"))?;
         let handle = thread::Builder::new()
             .name(format!("bench-worker-{id}"))
@@ -152,12 +155,13 @@ pub fn run(plan: Plan) -> Result<Report, String> {
     Ok(Report {
         scenario: plan.scenario_name(),
         protocol: plan.protocol.as_str(),
+        tls: plan.tls.is_some(),
         target: plan.target.to_string(),
         clients: plan.clients,
         concurrency: plan.concurrency,
         threads: plan.threads,
         source_ips: plan.source_ips.iter().map(|ip| ip.to_string()).collect(),
-        connect: connect_report(&tally, &shared),
+        connect: connect_report(&tally, &shared, plan.tls.is_some()),
         fanout,
         rooms,
         rooms_summary,
@@ -175,11 +179,19 @@ fn watch(shared: &Shared, progress: &mut Progress, mut done: impl FnMut(&Shared)
     }
 }
 
-fn connect_report(t: &Tally, shared: &Shared) -> ConnectReport {
+fn connect_report(t: &Tally, shared: &Shared, tls: bool) -> ConnectReport {
     let first = t.first_start_ns.unwrap_or(0);
     let connect_seconds = secs(t.last_established_ns.saturating_sub(first));
     let in_room_seconds = secs(t.last_in_room_ns.saturating_sub(first));
+    let handshake_seconds = secs(t.last_handshaken_ns.saturating_sub(first));
+    let handshakes = tls.then(|| Handshakes {
+        done: t.handshaken,
+        seconds: round3(handshake_seconds),
+        per_second: round1(rate(t.handshaken, handshake_seconds)),
+        latency: Percentiles::of(&t.handshake_ns),
+    });
     ConnectReport {
+        handshakes,
         attempted: t.attempted,
         established: t.established,
         in_room: t.in_room,
@@ -276,13 +288,15 @@ fn shaped_by_default_flood_control(f: &Fanout, through_per_sender: f64, seconds:
 fn server_report(pid: u32, s: &Samples, t: &Tally) -> ServerReport {
     let grown_bytes = s.all_in.rss_kib.saturating_sub(s.before.rss_kib) as f64 * 1024.0;
     let run_cpu = s.end.cpu.saturating_sub(s.all_in.cpu).as_secs_f64();
+    let join_cpu = s.all_in.cpu.saturating_sub(s.before.cpu).as_secs_f64();
     ServerReport {
         pid,
         rss_kib_before: s.before.rss_kib,
         rss_kib_all_in: s.all_in.rss_kib,
         rss_kib_end: s.end.rss_kib,
         rss_bytes_per_client: round1(if t.in_room > 0 { grown_bytes / t.in_room as f64 } else { 0.0 }),
-        cpu_seconds_join: round3(s.all_in.cpu.saturating_sub(s.before.cpu).as_secs_f64()),
+        cpu_seconds_join: round3(join_cpu),
+        cpu_us_per_join: (t.in_room > 0).then(|| round1(join_cpu / t.in_room as f64 * 1e6)),
         cpu_seconds_run: round3(run_cpu),
         cpu_seconds_per_1000_deliveries: (t.received > 0).then(|| round6(run_cpu / t.received as f64 * 1000.0)),
     }

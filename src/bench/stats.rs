@@ -24,6 +24,8 @@ pub(crate) struct Tally {
     pub(crate) connect_ns: Histogram<u64>,
     /// From starting to connect until in the room.
     pub(crate) login_ns: Histogram<u64>,
+    /// `--tls`: from starting to connect until the TLS handshake is done.
+    pub(crate) handshake_ns: Histogram<u64>,
     /// From a message's send time (scheduled time, in rate mode) to its delivery, over every delivery.
     pub(crate) latency_ns: Histogram<u64>,
     /// Rate mode: how late the tool sent each message against its schedule (the tool's own delay).
@@ -31,9 +33,12 @@ pub(crate) struct Tally {
     pub(crate) failures: BTreeMap<String, u64>,
     pub(crate) attempted: u64,
     pub(crate) established: u64,
+    /// `--tls`: connections whose handshake completed.
+    pub(crate) handshaken: u64,
     pub(crate) in_room: u64,
     pub(crate) first_start_ns: Option<u64>,
     pub(crate) last_established_ns: u64,
+    pub(crate) last_handshaken_ns: u64,
     pub(crate) last_in_room_ns: u64,
     pub(crate) sent: u64,
     pub(crate) expected: u64,
@@ -71,14 +76,17 @@ impl Tally {
         Tally {
             connect_ns: new_histogram(),
             login_ns: new_histogram(),
+            handshake_ns: new_histogram(),
             latency_ns: new_histogram(),
             send_lag_ns: new_histogram(),
             failures: BTreeMap::new(),
             attempted: 0,
             established: 0,
+            handshaken: 0,
             in_room: 0,
             first_start_ns: None,
             last_established_ns: 0,
+            last_handshaken_ns: 0,
             last_in_room_ns: 0,
             sent: 0,
             expected: 0,
@@ -104,6 +112,7 @@ impl Tally {
         for (mine, theirs) in [
             (&mut self.connect_ns, &other.connect_ns),
             (&mut self.login_ns, &other.login_ns),
+            (&mut self.handshake_ns, &other.handshake_ns),
             (&mut self.latency_ns, &other.latency_ns),
             (&mut self.send_lag_ns, &other.send_lag_ns),
         ] {
@@ -115,12 +124,14 @@ impl Tally {
         }
         self.attempted += other.attempted;
         self.established += other.established;
+        self.handshaken += other.handshaken;
         self.in_room += other.in_room;
         self.first_start_ns = match (self.first_start_ns, other.first_start_ns) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         self.last_established_ns = self.last_established_ns.max(other.last_established_ns);
+        self.last_handshaken_ns = self.last_handshaken_ns.max(other.last_handshaken_ns);
         self.last_in_room_ns = self.last_in_room_ns.max(other.last_in_room_ns);
         self.sent += other.sent;
         self.expected += other.expected;

@@ -21,6 +21,7 @@ use crate::bench::protocol::{Dialect, Incoming, Protocol};
 use crate::bench::shared::{MAX_POLL_WAIT, Phase, Shared};
 use crate::bench::sockets::{cause, connect_result, start_connect};
 use crate::bench::stats::Tally;
+use crate::bench::tls::{Arrived, Fed, TlsSetup, feed};
 
 /// Readiness events taken per `poll`.
 const WORKER_EVENTS_PER_POLL: usize = 256;
@@ -83,6 +84,10 @@ pub(crate) struct Worker {
     events: Events,
     clients: Vec<Client>,
     scratch: Box<[u8]>,
+    /// `--tls`: what every client's session is made from, and the buffer plaintext is read into (the socket's
+    /// bytes are in `scratch`); empty without TLS.
+    tls: Option<Arc<TlsSetup>>,
+    plaintext: Box<[u8]>,
     next_to_open: usize,
     max_in_flight: usize,
     next_login_check_ns: u64,
@@ -93,8 +98,14 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Worker `id` of `plan.threads`, with clients `id`, `id + threads`, ...
-    pub(crate) fn new(id: usize, plan: Arc<Plan>, shared: Arc<Shared>, dialect: Dialect) -> io::Result<Worker> {
+    /// Worker `id` of `plan.threads`, with clients `id`, `id + threads`, ...; `tls` with `--tls`.
+    pub(crate) fn new(
+        id: usize,
+        plan: Arc<Plan>,
+        shared: Arc<Shared>,
+        dialect: Dialect,
+        tls: Option<Arc<TlsSetup>>,
+    ) -> io::Result<Worker> {
         let poll = Poll::new().map_err(|e| io::Error::new(e.kind(), format!("cannot create a poll instance: {e}")))?;
         let clients: Vec<Client> =
             (id..plan.clients).step_by(plan.threads).map(|index| Client::new(index, plan.room_of(index))).collect();
@@ -113,6 +124,8 @@ impl Worker {
             events: Events::with_capacity(WORKER_EVENTS_PER_POLL),
             clients,
             scratch: vec![0; WORKER_READ_CHUNK_BYTES].into_boxed_slice(),
+            plaintext: vec![0; if tls.is_some() { WORKER_READ_CHUNK_BYTES } else { 0 }].into_boxed_slice(),
+            tls,
             next_to_open: 0,
             max_in_flight: share.max(1),
             next_login_check_ns: 0,
@@ -262,6 +275,7 @@ impl Worker {
             if client.in_flight() && now.saturating_sub(client.started_ns) > limit {
                 let what = match client.state {
                     State::Connecting => "timed out connecting",
+                    State::Handshaking => "timed out in the TLS handshake",
                     _ => "timed out logging in",
                 };
                 self.drop_client(local, what.to_owned());
@@ -443,6 +457,7 @@ impl Worker {
             return;
         };
         let Some(socket) = client.socket.as_ref() else { return };
+        let mut just_connected = false;
         if client.state == State::Connecting {
             match connect_result(socket) {
                 Ok(true) => {
@@ -453,16 +468,74 @@ impl Worker {
                     tally.last_established_ns = tally.last_established_ns.max(now);
                     tally.connect_ns.saturating_record(now.saturating_sub(client.started_ns).max(1));
                     self.ctx.shared.established.fetch_add(1, Ordering::Relaxed);
+                    if let Some(tls) = &self.tls {
+                        match tls.session() {
+                            Ok(session) => client.tls = Some(Box::new(session)),
+                            Err(e) => return self.drop_client(local, format!("tls: {e}")),
+                        }
+                        client.state = State::Handshaking;
+                        just_connected = true;
+                    }
+                    // Over TLS, rustls holds this until the handshake is done.
                     self.ctx.dialect.greet(client.index, client.out());
                 }
                 Ok(false) => return,
                 Err(e) => return self.drop_client(local, cause("connect", &e)),
             }
         }
-        if writable && let Err(e) = self.clients[local].flush() {
+        // The ClientHello leaves at once, whatever event brought the connect's end.
+        if (writable || just_connected)
+            && let Err(e) = self.clients[local].flush()
+        {
             return self.drop_client(local, cause("write", &e));
         }
-        self.read_from(local);
+        if self.clients[local].tls.is_some() {
+            self.read_tls_from(local);
+        } else {
+            self.read_from(local);
+        }
+    }
+
+    /// `--tls`: reads until `WouldBlock`, feeding each read to the client's session and handling every complete
+    /// line of plaintext, then sends any replies (and handshake messages).
+    fn read_tls_from(&mut self, local: usize) {
+        loop {
+            let client = &mut self.clients[local];
+            let Some(socket) = client.socket.as_mut() else { return };
+            let read = match socket.read(&mut self.scratch) {
+                Ok(0) => return self.drop_client(local, "closed by the server".to_owned()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.drop_client(local, cause("read", &e)),
+            };
+            // Taken out for the feed, so that lines can be handed to the client meanwhile.
+            let Some(mut session) = client.tls.take() else { return };
+            let ctx = &mut self.ctx;
+            let fed = feed(&mut session, &self.scratch[..read], &mut self.plaintext, |arrived| {
+                let now = ctx.shared.now_ns();
+                match arrived {
+                    Arrived::HandshakeDone => {
+                        ctx.handshake_done(client, now);
+                        Ok(())
+                    }
+                    Arrived::Plaintext(bytes) => ctx.take_bytes(client, bytes, now),
+                }
+            });
+            client.tls = Some(session);
+            match fed {
+                Ok(Fed::Taken) => {}
+                Ok(Fed::Closed) => return self.drop_client(local, "closed by the server".to_owned()),
+                Err(why) => return self.drop_client(local, why),
+            }
+            // As over plain TCP: a short read means the socket has nothing more for now.
+            if read < self.scratch.len() {
+                break;
+            }
+        }
+        if let Err(e) = self.clients[local].flush() {
+            self.drop_client(local, cause("write", &e));
+        }
     }
 
     /// Reads until `WouldBlock`, handling every complete line, then sends any replies.
@@ -624,6 +697,17 @@ impl Ctx {
         Ok(())
     }
 
+    /// `--tls`: the handshake is done; the login can begin.
+    fn handshake_done(&mut self, client: &mut Client, now: u64) {
+        if client.state != State::Handshaking {
+            return;
+        }
+        client.state = State::LoggingIn;
+        self.tally.handshaken += 1;
+        self.tally.last_handshaken_ns = self.tally.last_handshaken_ns.max(now);
+        self.tally.handshake_ns.saturating_record(now.saturating_sub(client.started_ns).max(1));
+    }
+
     fn enter_room(&mut self, client: &mut Client, now: u64) {
         client.state = State::InRoom;
         self.in_flight -= 1;
@@ -705,10 +789,11 @@ mod tests {
             join_timeout: Duration::from_secs(1),
             channel: None,
             rooms: 2,
+            tls: None,
             json: false,
         };
         let dialect = Dialect::new(Protocol::Line, "bench-7-".into(), None, plan.rooms);
-        Worker::new(0, Arc::new(plan), Arc::new(Shared::new(2)), dialect).expect("a worker")
+        Worker::new(0, Arc::new(plan), Arc::new(Shared::new(2)), dialect, None).expect("a worker")
     }
 
     fn lines(worker: &mut Worker, local: usize, text: &str) {

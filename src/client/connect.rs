@@ -1,9 +1,12 @@
-//! Opening the connection to the server, and saying in one line why it failed.
+//! Opening the connection to the server, over TCP or TLS, and saying in one line why it failed.
 
-use std::io::{self, ErrorKind};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use crate::client::options::ClientOptions;
+use crate::client::tls::{self, TlsFailure, TlsLines};
+use crate::client::trust::{self, SSL_CERT_FILE, TrustError};
 use crate::core::catalog::{Lang, Text};
 
 /// How long one connection attempt (to one resolved address) may take before it counts as unanswered.
@@ -14,6 +17,8 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct ConnectError {
     /// `host:port` as the user gave it (IPv6 hosts bracketed).
     addr: String,
+    /// The host alone, as the certificate must name it.
+    host: String,
     cause: Cause,
 }
 
@@ -24,6 +29,10 @@ enum Cause {
     TimedOut,
     /// Name resolution failed or gave nothing, or another system error.
     Other(io::Error),
+    /// No certificate could be trusted (`--ca FILE` or the system's store).
+    Trust(TrustError),
+    /// The TLS handshake failed: the certificate was refused, or the port does not speak TLS.
+    Tls(TlsFailure),
 }
 
 impl ConnectError {
@@ -34,8 +43,71 @@ impl ConnectError {
             Cause::Refused => Text::ConnectRefused { addr }.render(lang),
             Cause::TimedOut => Text::ConnectTimedOut { addr, secs: CONNECT_TIMEOUT.as_secs() }.render(lang),
             Cause::Other(e) => Text::ConnectFailed { addr, reason: &e.to_string() }.render(lang),
+            Cause::Trust(e) => e.render(lang),
+            Cause::Tls(TlsFailure::Untrusted { code }) => Text::TlsUntrusted { addr, code }.render(lang),
+            Cause::Tls(TlsFailure::WrongName) => Text::TlsWrongName { addr, host: &self.host }.render(lang),
+            Cause::Tls(TlsFailure::Refused { reason }) => Text::TlsCertificateRefused { addr, reason }.render(lang),
+            Cause::Tls(TlsFailure::Handshake { reason }) => Text::TlsHandshakeFailed { addr, reason }.render(lang),
+            Cause::Tls(TlsFailure::TimedOut) => {
+                Text::ConnectTimedOut { addr, secs: CONNECT_TIMEOUT.as_secs() }.render(lang)
+            }
+            Cause::Tls(TlsFailure::BadName { reason }) => Text::ConnectFailed { addr, reason }.render(lang),
         }
     }
+}
+
+/// The connection as the client's two threads use it.
+pub(crate) struct Connection {
+    /// What the main thread writes the user's lines to.
+    pub(crate) outgoing: Wire,
+    /// What the reader thread reads the server's lines from. Over TLS it also sends the main thread's lines:
+    /// see [`crate::client::tls`].
+    pub(crate) incoming: Box<dyn Read + Send>,
+}
+
+/// The main thread's way to the server.
+#[derive(Debug)]
+pub(crate) enum Wire {
+    /// Its own handle on the socket: the reader thread reads a clone.
+    Plain(TcpStream),
+    /// A queue to the thread that owns the TLS connection.
+    Tls(TlsLines),
+}
+
+impl Write for Wire {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Wire::Plain(stream) => stream.write(buf),
+            Wire::Tls(lines) => lines.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Wire::Plain(stream) => stream.flush(),
+            Wire::Tls(lines) => lines.flush(),
+        }
+    }
+}
+
+/// Connects as `options` say: TCP, then with `--tls` the whole handshake, so that a refused certificate is
+/// known before the session starts. The certificates to trust are read first, so that a bad `--ca` file is
+/// reported without touching the network.
+pub(crate) fn open(options: &ClientOptions) -> Result<Connection, ConnectError> {
+    let (host, port) = (options.host.as_str(), options.port);
+    let error = |cause| ConnectError { addr: display_addr(host, port), host: host.to_owned(), cause };
+    if !options.tls {
+        let stream = connect(host, port)?;
+        let reading = stream.try_clone().map_err(|e| error(Cause::Other(e)))?;
+        return Ok(Connection { outgoing: Wire::Plain(stream), incoming: Box::new(reading) });
+    }
+    let roots = trust::root_store(options.ca.as_deref(), std::env::var_os(SSL_CERT_FILE))
+        .map_err(|e| error(Cause::Trust(e)))?;
+    let config = trust::client_config(roots).map_err(|reason| error(Cause::Tls(TlsFailure::Handshake { reason })))?;
+    let stream = connect(host, port)?;
+    let (conn, stream) = tls::handshake(stream, host, config).map_err(|e| error(Cause::Tls(e)))?;
+    let (io, lines) = tls::split(conn, stream).map_err(|e| error(Cause::Other(e)))?;
+    Ok(Connection { outgoing: Wire::Tls(lines), incoming: Box::new(io) })
 }
 
 /// `host:port`, with an IPv6 address in brackets.
@@ -43,18 +115,14 @@ pub(crate) fn display_addr(host: &str, port: u16) -> String {
     if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
 }
 
-/// Resolves `host` and tries each of its addresses in turn, each for at most [`CONNECT_TIMEOUT`]. Returns the
-/// connection twice: a handle to write to and one to read from, for the reader thread.
-pub(crate) fn connect(host: &str, port: u16) -> Result<(TcpStream, TcpStream), ConnectError> {
-    let error = |cause| ConnectError { addr: display_addr(host, port), cause };
+/// Resolves `host` and tries each of its addresses in turn, each for at most [`CONNECT_TIMEOUT`].
+fn connect(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
+    let error = |cause| ConnectError { addr: display_addr(host, port), host: host.to_owned(), cause };
     let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(|e| error(Cause::Other(e)))?.collect();
     let mut last = None;
     for addr in &addrs {
         match TcpStream::connect_timeout(addr, CONNECT_TIMEOUT) {
-            Ok(stream) => {
-                let reading = stream.try_clone().map_err(|e| error(Cause::Other(e)))?;
-                return Ok((stream, reading));
-            }
+            Ok(stream) => return Ok(stream),
             Err(e) => last = Some(e),
         }
     }

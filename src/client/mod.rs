@@ -3,6 +3,7 @@
 //! Two threads feed the main thread over one channel (see [`reader`] for why threads and not mio): the reader
 //! thread shows the server's lines as they come, and in the non-interactive mode a second one reads standard
 //! input. The main thread answers the username question, sends what the user types, and decides when to leave.
+//! Over TLS ([`tls`]) the reader thread owns the connection and sends the main thread's lines too.
 
 pub(crate) mod connect;
 pub(crate) mod events;
@@ -19,6 +20,8 @@ pub(crate) mod screen;
 pub(crate) mod scripted;
 pub(crate) mod session;
 pub(crate) mod stdio;
+pub(crate) mod tls;
+pub(crate) mod trust;
 
 use std::io::{self, IsTerminal};
 use std::sync::mpsc;
@@ -45,8 +48,8 @@ pub const EXIT_CANNOT_START: u8 = 2;
 /// Runs the client; returns its exit status.
 pub fn run(options: &ClientOptions) -> u8 {
     let lang = options.lang;
-    let (stream, reading_half) = match connect::connect(&options.host, options.port) {
-        Ok(halves) => halves,
+    let connect::Connection { outgoing, incoming: reading_half } = match connect::open(options) {
+        Ok(connection) => connection,
         Err(e) => {
             stdio::print_error(&e.render(lang));
             return EXIT_CANNOT_START;
@@ -54,7 +57,7 @@ pub fn run(options: &ClientOptions) -> u8 {
     };
     let interrupts = Interrupts::install();
     let (events_in, events) = mpsc::channel();
-    let mut session = Session::new(Outgoing::new(stream), events, interrupts);
+    let mut session = Session::new(Outgoing::new(outgoing), events, interrupts);
     // Asked before anything else, so that the first question the user sees is already in that language. A
     // failed send means the connection is gone; the reader thread finds that out and says so.
     let lang_switch = match options.server_lang {

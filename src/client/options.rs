@@ -1,9 +1,12 @@
-//! The client's command line: where to connect, which name to answer with, which language, and `--help`.
+//! The client's command line: where to connect (over TCP or TLS, trusting whom), which name to answer with,
+//! which language, and `--help`.
 
 use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
 
 use crate::client::leave::GOODBYE_WAIT;
 use crate::client::scripted::QUIET_PERIOD;
+use crate::client::trust::SYSTEM_CA_BUNDLES;
 use crate::core::catalog::Lang;
 use crate::flags::text;
 
@@ -11,6 +14,9 @@ use crate::flags::text;
 pub(crate) const DEFAULT_HOST: &str = "127.0.0.1";
 /// The server's port unless `--port` says otherwise.
 pub(crate) const DEFAULT_PORT: u16 = 5555;
+/// The server's port with `--tls` unless `--port` says otherwise: the port the README's TLS examples use, one
+/// above the plain one.
+pub(crate) const DEFAULT_TLS_PORT: u16 = 5556;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientOptions {
@@ -24,6 +30,10 @@ pub struct ClientOptions {
     /// The language to ask the server for with `/lang`, for its lines to this user: the one `--lang` names, or
     /// Spanish when `LANG` asks for it. `None` leaves the server's own.
     pub(crate) server_lang: Option<Lang>,
+    /// Speak TLS to the server (`--tls`).
+    pub(crate) tls: bool,
+    /// With TLS, the certificates to trust instead of the system's (`--ca FILE`, PEM).
+    pub(crate) ca: Option<PathBuf>,
 }
 
 /// What the command line asked for.
@@ -46,6 +56,9 @@ Options:
 {port}
 {name}
 {lang}
+  --tls           connect over TLS, trusting the system's certificate authorities
+  --ca FILE       with --tls, trust the certificates in FILE (PEM: a private CA, or a
+                  self-signed server certificate) instead of the system's
   -h, --help      print this help
   -V, --version   print the version
 
@@ -61,13 +74,19 @@ one of your rooms that is not the current one.
 Without a terminal, charla sends standard input line by line and prints what the server sends; once the input
 ends it leaves after {quiet} s with nothing arriving.
 
-Exit status: 0 after leaving, 1 if the connection was lost, 2 if it could not connect or a flag is wrong.",
+With --tls, the server's certificate must be valid for --host. The system's certificate authorities are read
+from $SSL_CERT_FILE if set, else from the first of these that exists:
+{bundles}
+
+Exit status: 0 after leaving, 1 if the connection was lost, 2 if it could not connect (a certificate that is
+not trusted included) or a flag is wrong.",
         host = option_row("--host HOST", "server host name or address", DEFAULT_HOST),
-        port = option_row("--port PORT", "server port", &DEFAULT_PORT.to_string()),
+        port = option_row("--port PORT", "server port", &format!("{DEFAULT_PORT}; {DEFAULT_TLS_PORT} with --tls")),
         name = option_row("--name NAME", "answer the username question with NAME", "ask"),
         lang = option_row("--lang en|es", "language of the session", "es if LANG starts with es, else en"),
         goodbye = GOODBYE_WAIT.as_secs(),
         quiet = QUIET_PERIOD.as_secs(),
+        bundles = SYSTEM_CA_BUNDLES.map(|bundle| format!("  {bundle}")).join("\n"),
     )
 }
 
@@ -96,23 +115,32 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>, env_lang: Option<Lan
         name: None,
         lang: env_lang.unwrap_or_default(),
         server_lang: env_lang,
+        tls: false,
+        ca: None,
     };
+    let mut port_given = None;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("host") => options.host = host(&text(&mut parser, "--host")?)?,
-            Long("port") => options.port = port(&text(&mut parser, "--port")?)?,
+            Long("port") => port_given = Some(port(&text(&mut parser, "--port")?)?),
             Long("name") => options.name = Some(text(&mut parser, "--name")?),
             Long("lang") => {
                 let lang = text(&mut parser, "--lang")?.parse()?;
                 options.lang = lang;
                 options.server_lang = Some(lang);
             }
+            Long("tls") => options.tls = true,
+            Long("ca") => options.ca = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?)),
             Short('h') | Long("help") => return Ok(Invocation::Help),
             Short('V') | Long("version") => return Ok(Invocation::Version),
             other => return Err(other.unexpected().to_string()),
         }
     }
+    if options.ca.is_some() && !options.tls {
+        return Err("--ca is for TLS: add --tls".to_owned());
+    }
+    options.port = port_given.unwrap_or(if options.tls { DEFAULT_TLS_PORT } else { DEFAULT_PORT });
     Ok(Invocation::Run(options))
 }
 
@@ -150,6 +178,8 @@ mod tests {
                 name: None,
                 lang: Lang::En,
                 server_lang: None,
+                tls: false,
+                ca: None,
             }))
         );
     }
@@ -164,8 +194,22 @@ mod tests {
                 name: Some("María".to_owned()),
                 lang: Lang::Es,
                 server_lang: Some(Lang::Es),
+                tls: false,
+                ca: None,
             }))
         );
+    }
+
+    #[test]
+    fn tls_takes_its_own_default_port_and_a_ca_file() {
+        let run = |args: &[&str]| match parse(args) {
+            Ok(Invocation::Run(options)) => (options.port, options.tls, options.ca),
+            other => panic!("expected options, got {other:?}"),
+        };
+        assert_eq!(run(&["--tls"]), (5556, true, None));
+        assert_eq!(run(&["--port", "7000", "--tls"]), (7000, true, None));
+        assert_eq!(run(&["--tls", "--ca", "ca.pem"]), (5556, true, Some(PathBuf::from("ca.pem"))));
+        assert!(parse(&["--ca", "ca.pem"]).unwrap_err().contains("--tls"));
     }
 
     #[test]
@@ -210,7 +254,7 @@ mod tests {
     #[test]
     fn help_shows_every_default() {
         let help = help_text();
-        for default in ["[default: 127.0.0.1]", "[default: 5555]", "NO_COLOR", "2 s", "1 s"] {
+        for default in ["[default: 127.0.0.1]", "[default: 5555; 5556 with --tls]", "NO_COLOR", "2 s", "1 s"] {
             assert!(help.contains(default), "{default} missing from the help");
         }
     }

@@ -1,19 +1,19 @@
 //! What the client sends: the user's lines, one protocol line each, and whether one of them was `/quit`.
 
 use std::io::{self, Write};
-use std::net::TcpStream;
 
+use crate::client::connect::Wire;
 use crate::core::command::{Command, Input, parse_input};
 
 /// The writing half of the connection.
 #[derive(Debug)]
 pub(crate) struct Outgoing {
-    stream: TcpStream,
+    stream: Wire,
     quit_sent: bool,
 }
 
 impl Outgoing {
-    pub(crate) fn new(stream: TcpStream) -> Outgoing {
+    pub(crate) fn new(stream: Wire) -> Outgoing {
         Outgoing { stream, quit_sent: false }
     }
 
@@ -63,13 +63,13 @@ pub(crate) fn room_commands(text: &str) -> usize {
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
 
     fn pair() -> (Outgoing, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let client = TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
         let (server, _) = listener.accept().expect("accept");
-        (Outgoing::new(client), server)
+        (Outgoing::new(Wire::Plain(client)), server)
     }
 
     #[test]

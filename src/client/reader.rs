@@ -6,9 +6,11 @@
 //! blocking reader thread of its own. The non-interactive mode uses the same thread (and a second one for
 //! standard input) so both modes show the server's lines through one path. The client holds one connection,
 //! so two threads cost nothing worth an event loop.
+//!
+//! Over TLS the stream read here also sends the main thread's lines (see [`crate::client::tls`]), so the same
+//! loop serves both transports.
 
 use std::io::{self, BufRead, BufReader, ErrorKind, Read};
-use std::net::TcpStream;
 use std::sync::mpsc::Sender;
 use std::thread;
 
@@ -38,7 +40,7 @@ impl Sink for StdoutSink {
 /// Starts the reader thread. It sends [`Event::Closed`] last, then runs `after_close`. If the sink fails, it
 /// sends [`Event::OutputClosed`] once and shows nothing more, but goes on reading until the server closes.
 pub(crate) fn spawn(
-    stream: TcpStream,
+    stream: Box<dyn Read + Send>,
     mut screen: Screen,
     mut sink: Box<dyn Sink>,
     events: Sender<Event>,

@@ -242,6 +242,45 @@ pub enum Text<'a> {
     InputFailed {
         reason: &'a str,
     },
+    /// The client cannot read `--ca FILE`.
+    CaUnreadable {
+        path: &'a str,
+        reason: &'a str,
+    },
+    /// `--ca FILE` holds no usable certificate.
+    CaEmpty {
+        path: &'a str,
+    },
+    /// The system's certificate authorities cannot be read (`reason`), or none of them is usable (`None`).
+    SystemTrustUnusable {
+        path: &'a str,
+        reason: Option<&'a str>,
+    },
+    /// No system store of certificate authorities was found in any of the usual places.
+    NoSystemTrust {
+        looked_in: &'a str,
+    },
+    /// The server's certificate does not lead to a trusted authority (`code`: rustls's name for why, such as
+    /// `UnknownIssuer`).
+    TlsUntrusted {
+        addr: &'a str,
+        code: &'a str,
+    },
+    /// The server's certificate is trusted but not issued for the host the client asked for.
+    TlsWrongName {
+        addr: &'a str,
+        host: &'a str,
+    },
+    /// The server's certificate was refused for another reason (expired, not yet valid, revoked...).
+    TlsCertificateRefused {
+        addr: &'a str,
+        reason: &'a str,
+    },
+    /// The TLS handshake failed before any certificate was judged: most often not a TLS port.
+    TlsHandshakeFailed {
+        addr: &'a str,
+        reason: &'a str,
+    },
 }
 
 impl Text<'_> {
@@ -498,6 +537,77 @@ impl Text<'_> {
             (Text::InputFailed { reason }, Es) => {
                 write!(out, "No se puede leer la entrada: {reason}; saliendo del chat")
             }
+            (Text::CaUnreadable { path, reason }, En) => write!(out, "Cannot use --ca {path}: {reason}"),
+            (Text::CaUnreadable { path, reason }, Es) => write!(out, "No se puede usar --ca {path}: {reason}"),
+            (Text::CaEmpty { path }, En) => {
+                write!(out, "Cannot use --ca {path}: no certificate in it (expected PEM: -----BEGIN CERTIFICATE-----)")
+            }
+            (Text::CaEmpty { path }, Es) => write!(
+                out,
+                "No se puede usar --ca {path}: no contiene ningún certificado (se espera PEM: -----BEGIN \
+                 CERTIFICATE-----)"
+            ),
+            (Text::SystemTrustUnusable { path, reason: Some(reason) }, En) => write!(
+                out,
+                "Cannot read the system's certificate authorities in {path}: {reason}; give --ca FILE to trust a \
+                 certificate yourself"
+            ),
+            (Text::SystemTrustUnusable { path, reason: Some(reason) }, Es) => write!(
+                out,
+                "No se pueden leer las autoridades de certificación del sistema en {path}: {reason}; indica --ca \
+                 FICHERO para confiar tú en un certificado"
+            ),
+            (Text::SystemTrustUnusable { path, reason: None }, En) => {
+                write!(out, "No usable certificate authority in {path}; give --ca FILE to trust a certificate yourself")
+            }
+            (Text::SystemTrustUnusable { path, reason: None }, Es) => write!(
+                out,
+                "Ninguna autoridad de certificación utilizable en {path}; indica --ca FICHERO para confiar tú en un \
+                 certificado"
+            ),
+            (Text::NoSystemTrust { looked_in }, En) => write!(
+                out,
+                "Cannot find the system's certificate authorities (looked for {looked_in}); install the \
+                 ca-certificates package, or give --ca FILE"
+            ),
+            (Text::NoSystemTrust { looked_in }, Es) => write!(
+                out,
+                "No se encuentran las autoridades de certificación del sistema (buscadas en {looked_in}); instala \
+                 el paquete ca-certificates, o indica --ca FICHERO"
+            ),
+            (Text::TlsUntrusted { addr, code }, En) => write!(
+                out,
+                "Cannot connect to {addr} over TLS: the server's certificate is not trusted ({code}); give --ca \
+                 FILE for a private or self-signed certificate"
+            ),
+            (Text::TlsUntrusted { addr, code }, Es) => write!(
+                out,
+                "No se puede conectar a {addr} por TLS: el certificado del servidor no es de confianza ({code}); \
+                 indica --ca FICHERO para un certificado privado o autofirmado"
+            ),
+            (Text::TlsWrongName { addr, host }, En) => write!(
+                out,
+                "Cannot connect to {addr} over TLS: the server's certificate is not valid for {host} \
+                 (NotValidForName); use the host name it was issued for"
+            ),
+            (Text::TlsWrongName { addr, host }, Es) => write!(
+                out,
+                "No se puede conectar a {addr} por TLS: el certificado del servidor no vale para {host} \
+                 (NotValidForName); usa el nombre para el que se emitió"
+            ),
+            (Text::TlsCertificateRefused { addr, reason }, En) => {
+                write!(out, "Cannot connect to {addr} over TLS: the server's certificate was refused: {reason}")
+            }
+            (Text::TlsCertificateRefused { addr, reason }, Es) => {
+                write!(out, "No se puede conectar a {addr} por TLS: se rechazó el certificado del servidor: {reason}")
+            }
+            (Text::TlsHandshakeFailed { addr, reason }, En) => {
+                write!(out, "Cannot connect to {addr} over TLS: the handshake failed ({reason}); is {addr} a TLS port?")
+            }
+            (Text::TlsHandshakeFailed { addr, reason }, Es) => write!(
+                out,
+                "No se puede conectar a {addr} por TLS: falló la negociación ({reason}); ¿es {addr} un puerto TLS?"
+            ),
         };
     }
 }
