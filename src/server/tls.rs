@@ -30,6 +30,38 @@ thread_local! {
         std::cell::RefCell::new(vec![0; CIPHERTEXT_BYTES].into_boxed_slice());
 }
 
+/// The thread's buffers for TLS bytes on their way out: plaintext gathered from the output queue and the
+/// record sealed from it, written to the socket straight from here.
+struct Scratch {
+    plaintext: Vec<u8>,
+    sealed: Vec<u8>,
+}
+
+/// Room for one record's plaintext with its header, content type, padding and tag.
+const SEALED_BYTES: usize = ENCRYPT_PLAINTEXT_BYTES + 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch {
+        plaintext: Vec::with_capacity(ENCRYPT_PLAINTEXT_BYTES),
+        sealed: vec![0; SEALED_BYTES],
+    });
+}
+
+/// Writes as much of `bytes` as the socket takes now; the count written.
+fn write_some(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        match stream.write(&bytes[sent..]) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes")),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(sent)
+}
+
 /// `read_records` turns "need input" into a read of the socket or an error; it never returns it.
 fn unreachable_need_input() -> io::Result<()> {
     Err(io::Error::other("TLS: internal: more input was needed but none was read"))
@@ -308,16 +340,10 @@ impl TlsSession {
     /// Writes the TLS bytes waiting for the socket; true once none are left.
     pub(crate) fn flush_pending(&mut self, stream: &mut TcpStream) -> io::Result<bool> {
         let Some(buffers) = self.buffers.as_mut() else { return Ok(true) };
-        while !buffers.outgoing.is_empty() {
-            match stream.write(&buffers.outgoing) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes")),
-                Ok(n) => {
-                    buffers.outgoing.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        let sent = write_some(stream, &buffers.outgoing)?;
+        buffers.outgoing.drain(..sent);
+        if !buffers.outgoing.is_empty() {
+            return Ok(false);
         }
         buffers.outgoing = Vec::new();
         self.release_buffers_if_empty();
@@ -326,34 +352,46 @@ impl TlsSession {
 
     /// Encrypts and writes plaintext, as `Write::write_vectored` on the socket would: the bytes taken, or
     /// `WouldBlock` while earlier TLS bytes still wait for the socket. Call only once [`TlsSession::established`].
+    ///
+    /// Lines are gathered and sealed in the thread's scratch buffers and written from there, so a write that
+    /// the socket takes whole allocates nothing; only what the socket leaves is copied into the connection's
+    /// own buffer.
     pub(crate) fn write_vectored(&mut self, stream: &mut TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         if !self.flush_pending(stream)? {
             return Err(io::ErrorKind::WouldBlock.into());
-        }
-        // Small lines are gathered into one record, up to a record's worth.
-        let mut plaintext =
-            Vec::with_capacity(bufs.iter().map(|b| b.len()).sum::<usize>().min(ENCRYPT_PLAINTEXT_BYTES));
-        for buf in bufs {
-            let room = ENCRYPT_PLAINTEXT_BYTES - plaintext.len();
-            plaintext.extend_from_slice(&buf[..buf.len().min(room)]);
-            if plaintext.len() == ENCRYPT_PLAINTEXT_BYTES {
-                break;
-            }
         }
         let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut []);
         let ConnectionState::WriteTraffic(mut traffic) = state.map_err(tls_error)? else {
             return Err(io::ErrorKind::WouldBlock.into());
         };
-        let outgoing = &mut self.buffers.get_or_insert_with(Box::default).outgoing;
-        append_encoded(outgoing, |out| {
-            traffic.encrypt(&plaintext, out).map_err(|e| match e {
-                EncryptError::InsufficientSize(size) => Ok(size),
-                other => Err(tls_error(other)),
-            })
-        })?;
-        // The bytes are ours to send now, whether or not the socket takes them at once.
-        self.flush_pending(stream)?;
-        Ok(plaintext.len())
+        SCRATCH.with_borrow_mut(|scratch| {
+            let Scratch { plaintext, sealed } = scratch;
+            // Small lines are gathered into one record, up to a record's worth.
+            plaintext.clear();
+            for buf in bufs {
+                let room = ENCRYPT_PLAINTEXT_BYTES - plaintext.len();
+                plaintext.extend_from_slice(&buf[..buf.len().min(room)]);
+                if plaintext.len() == ENCRYPT_PLAINTEXT_BYTES {
+                    break;
+                }
+            }
+            let sealed_len = match traffic.encrypt(plaintext, sealed) {
+                Ok(n) => n,
+                Err(EncryptError::InsufficientSize(InsufficientSizeError { required_size })) => {
+                    // More overhead than the scratch allows for (not seen with TLS 1.2 or 1.3): grow it once.
+                    sealed.resize(required_size, 0);
+                    traffic.encrypt(plaintext, sealed).map_err(tls_error)?
+                }
+                Err(other) => return Err(tls_error(other)),
+            };
+            let sent = write_some(stream, &sealed[..sealed_len])?;
+            if sent < sealed_len {
+                // The bytes are ours to send now: keep what the socket did not take.
+                let outgoing = &mut self.buffers.get_or_insert_with(Box::default).outgoing;
+                outgoing.extend_from_slice(&sealed[sent..sealed_len]);
+            }
+            Ok(plaintext.len())
+        })
     }
 
     /// Ends our side: a close_notify alert, written if the socket takes it.
