@@ -1,4 +1,4 @@
-//! `charla-server`: parses flags, sets up logging and limits, and runs the event loop.
+//! `charla-server`: reads its flags and `--config` file, sets up logging and limits, and runs the event loop.
 
 use std::io::Write;
 use std::process::ExitCode;
