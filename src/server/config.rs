@@ -507,7 +507,8 @@ Every option but --config may also be set in the --config file, under its name w
 (max_clients = 100, trusted = [\"10.0.0.0/8\"]); flags override the file. contrib/charla.toml lists them all.
 
 Environment:
-{logging}",
+{logging}
+  JOURNAL_STREAM           set by systemd: log lines then go to the journal without a timestamp of their own",
         options = rows.join("\n"),
         logging = row("RUST_LOG LEVEL", "log level (stderr): error, warn, info, debug, trace", "info"),
     )
