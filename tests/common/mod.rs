@@ -273,7 +273,7 @@ impl Drop for TestServer {
 /// The command that starts `charla-server`. CI runs some tests on ARM builds under qemu-user, naming the emulator
 /// in `CHARLA_TEST_RUNNER` (`qemu-aarch64`): the kernel cannot start an ARM server by itself, so the test starts
 /// the emulator with the server as its program.
-fn server_command() -> Command {
+pub fn server_command() -> Command {
     let server = env!("CARGO_BIN_EXE_charla-server");
     let runner = std::env::var("CHARLA_TEST_RUNNER").unwrap_or_default();
     let mut words = runner.split_whitespace();
