@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use charla::server::config::{SETTINGS, ServerConfig, apply_file};
+use charla::server::config::{DefaultValue, SETTINGS, ServerConfig, apply_file};
 
 fn contrib(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib").join(name)
@@ -37,7 +37,8 @@ fn entries(text: &str) -> BTreeMap<String, Entry> {
     for line in text.lines() {
         match setting_line(line) {
             Some((commented, key, value)) => {
-                let entry = Entry { commented, value: value.to_owned(), comment: std::mem::take(&mut comment) };
+                // Keys on consecutive lines share the comment above them.
+                let entry = Entry { commented, value: value.to_owned(), comment: comment.clone() };
                 assert!(found.insert(key.to_owned(), entry).is_none(), "{key} appears twice");
             }
             None if line.is_empty() => comment.clear(),
@@ -64,11 +65,18 @@ fn the_config_file_documents_every_setting_with_its_default_and_range() {
     for setting in SETTINGS {
         let key = setting.key();
         let entry = &entries[&key];
-        let default = (setting.default)();
-        if entry.commented {
-            assert_eq!(entry.value, default.to_toml(), "{key}: a commented line shows the default");
-        } else {
-            assert!(entry.comment.contains(&default.to_string()), "{key}: the comment names the default {default}");
+        match (setting.default)() {
+            DefaultValue::Value(default) if entry.commented => {
+                assert_eq!(entry.value, default.to_toml(), "{key}: a commented line shows the default")
+            }
+            DefaultValue::Value(default) => {
+                assert!(entry.comment.contains(&default.to_string()), "{key}: the comment names the default {default}")
+            }
+            // Off unless given: the line is an example to uncomment, which the server must accept.
+            DefaultValue::Unset(_) => {
+                assert!(entry.commented, "{key} is off by default, so its line is commented out");
+                assert!(accepts(&key, &entry.value), "{key} = {} is refused", entry.value);
+            }
         }
         assert!(entry.comment.len() > 20, "{key} is explained");
         // "(1 to 1000000)": the range the server accepts, exactly.
@@ -119,14 +127,18 @@ fn the_config_file_starts_the_server_as_it_is_and_with_every_default_uncommented
     let dir = tempfile::tempdir().expect("temp dir");
     first_line_with(&contrib("charla.toml"), dir.path());
     let text = std::fs::read_to_string(contrib("charla.toml")).expect("read contrib/charla.toml");
+    // The lines that show a default, uncommented; the examples of settings that are off by default stay off.
+    let has_default =
+        |key: &str| SETTINGS.iter().any(|s| s.key() == key && matches!((s.default)(), DefaultValue::Value(_)));
     let uncommented: String = text
         .lines()
         .map(|line| match setting_line(line) {
-            Some((true, key, value)) => format!("{key} = {value}\n"),
+            Some((true, key, value)) if has_default(key) => format!("{key} = {value}\n"),
             _ => format!("{line}\n"),
         })
         .collect();
-    assert_eq!(uncommented.lines().filter(|l| setting_line(l).is_some_and(|(c, _, _)| !c)).count(), SETTINGS.len());
+    let set = uncommented.lines().filter(|l| setting_line(l).is_some_and(|(commented, _, _)| !commented)).count();
+    assert_eq!(set, SETTINGS.iter().filter(|s| has_default(&s.key())).count());
     let all = dir.path().join("all.toml");
     std::fs::write(&all, uncommented).expect("write");
     first_line_with(&all, dir.path());
