@@ -230,7 +230,7 @@ fn a_file_from_a_newer_server_stops_start_up_and_is_left_alone() {
     let path = dir.path().join("chat_history.json");
     let newer = br#"{"version":3,"rooms":{"general":[]},"topics":{}}"#;
     std::fs::write(&path, newer).expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_charla-server"))
+    let out = common::server_command()
         .args(["--listen", "127.0.0.1:0", "--history-file"])
         .arg(&path)
         .output()

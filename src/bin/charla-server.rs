@@ -1,4 +1,4 @@
-//! `charla-server`: parses flags, sets up logging and limits, and runs the event loop.
+//! `charla-server`: reads its flags and `--config` file, sets up logging and limits, and runs the event loop.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -40,12 +40,7 @@ fn main() -> ExitCode {
         },
         _ => None,
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format(|out, record| {
-            let at = clock::utc_timestamp(clock::unix_ms(std::time::SystemTime::now()));
-            writeln!(out, "{at} {:<5} {}", record.level(), record.args())
-        })
-        .init();
+    init_logging(stderr_is_the_journal(std::env::var_os("JOURNAL_STREAM").as_deref()));
     clock::init_local_time();
     match limits::raise_open_files_limit() {
         Ok(limit) => {
@@ -90,6 +85,48 @@ fn main() -> ExitCode {
             log::error!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs to stderr, one line per record, at the level `RUST_LOG` sets (info by default). The journal stamps each
+/// line itself, so there a line carries no timestamp of ours but a `<N>` syslog priority prefix, which journald
+/// reads as the record's priority (`journalctl -p warning`) and strips.
+fn init_logging(to_journal: bool) {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(move |out, record| {
+            if to_journal {
+                writeln!(out, "<{}>{:<5} {}", syslog_priority(record.level()), record.level(), record.args())
+            } else {
+                let at = clock::utc_timestamp(clock::unix_ms(std::time::SystemTime::now()));
+                writeln!(out, "{at} {:<5} {}", record.level(), record.args())
+            }
+        })
+        .init();
+}
+
+/// Whether stderr is the journal: systemd sets `JOURNAL_STREAM` to the device and inode (`DEV:INODE`) of the
+/// stream it connects to journald. A child whose stderr was redirected elsewhere inherits the variable too, so
+/// it counts only while it still names our stderr (as `sd_journal_stream_fd`'s documentation advises).
+fn stderr_is_the_journal(journal_stream: Option<&std::ffi::OsStr>) -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+
+    let Some((device, inode)) = journal_stream.and_then(|v| v.to_str()).and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    // Cannot stat stderr (closed, say): then it is not the journal's stream either.
+    let Ok(stderr) = std::io::stderr().as_fd().try_clone_to_owned() else { return false };
+    let Ok(meta) = std::fs::File::from(stderr).metadata() else { return false };
+    device.parse() == Ok(meta.dev()) && inode.parse() == Ok(meta.ino())
+}
+
+/// The syslog priority journald gives a line starting with `<N>`.
+fn syslog_priority(level: log::Level) -> u8 {
+    match level {
+        log::Level::Error => 3,
+        log::Level::Warn => 4,
+        log::Level::Info => 6,
+        log::Level::Debug | log::Level::Trace => 7,
     }
 }
 

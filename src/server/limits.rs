@@ -14,5 +14,7 @@ pub fn raise_open_files_limit() -> std::io::Result<u64> {
         }
         limit = raised;
     }
-    Ok(limit.rlim_cur)
+    // rlim_t is u64 on 64-bit Linux but u32 on 32-bit ARM (armv7, glibc), so this is a conversion on one of them.
+    #[allow(clippy::useless_conversion)]
+    Ok(u64::from(limit.rlim_cur))
 }

@@ -62,7 +62,7 @@ impl TestServer {
             .append(true)
             .open(dir.join("server.log"))
             .expect("open the server log");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_charla-server"));
+        let mut command = server_command();
         command
             .args(["--listen", "127.0.0.1:0", "--history-file"])
             .arg(dir.join("chat_history.json"))
@@ -74,7 +74,8 @@ impl TestServer {
             .stderr(Stdio::from(log));
         if let Some((soft, hard)) = nofile {
             use std::os::unix::process::CommandExt;
-            let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+            // rlim_t is u32 on 32-bit ARM; the tests' limits are small.
+            let limit = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
             // SAFETY: setrlimit is async-signal-safe and only touches the child's own limits.
             unsafe {
                 command.pre_exec(move || {
@@ -266,6 +267,23 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.crash();
+    }
+}
+
+/// The command that starts `charla-server`. CI runs some tests on ARM builds under qemu-user, naming the emulator
+/// in `CHARLA_TEST_RUNNER` (`qemu-aarch64`): the kernel cannot start an ARM server by itself, so the test starts
+/// the emulator with the server as its program.
+pub fn server_command() -> Command {
+    let server = env!("CARGO_BIN_EXE_charla-server");
+    let runner = std::env::var("CHARLA_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(emulator) => {
+            let mut command = Command::new(emulator);
+            command.args(words).arg(server);
+            command
+        }
+        None => Command::new(server),
     }
 }
 
