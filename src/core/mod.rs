@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod chat;
 pub mod command;
+mod confusables;
 pub mod deadlines;
 pub mod history;
 pub mod irc;

@@ -13,6 +13,8 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 use unicode_security::{GeneralSecurityProfile, MixedScript};
 
+use crate::core::confusables;
+
 /// The most characters (Unicode scalar values) a username may have.
 pub const MAX_NAME_CHARS: usize = 32;
 /// The most combining marks on one letter: enough for Vietnamese (`ệ` decomposed has two), not for a tower.
@@ -149,12 +151,26 @@ impl NameKey {
 impl NameShape {
     pub fn of(name: &str) -> NameShape {
         use std::hash::{Hash, Hasher};
-        let skeleton = unicode_security::skeleton(name).collect::<String>().to_lowercase();
+        let skeleton = skeleton(name).to_lowercase();
         // SipHash with fixed keys: the same name has the same shape in every run.
         let mut hasher = std::hash::DefaultHasher::new();
         skeleton.hash(&mut hasher);
         NameShape(hasher.finish())
     }
+}
+
+/// The TR39 skeleton of `s`, as `unicode_security::skeleton` makes it, from the compact copy of its tables in
+/// `confusables.rs`: decomposed, default-ignorable code points dropped, each character replaced by its
+/// prototype, decomposed again.
+fn skeleton(s: &str) -> String {
+    let mut mapped = String::with_capacity(s.len());
+    for c in s.chars().nfd().filter(|&c| !confusables::is_default_ignorable(c)) {
+        match confusables::prototype(c) {
+            Some(prototype) => mapped.extend(prototype),
+            None => mapped.push(c),
+        }
+    }
+    mapped.nfd().collect()
 }
 
 impl fmt::Display for Name {
@@ -166,6 +182,20 @@ impl fmt::Display for Name {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compact_confusables_table_agrees_with_unicode_security_for_every_code_point() {
+        let mut one = String::new();
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            one.clear();
+            one.push(c);
+            let theirs: String = unicode_security::skeleton(&one).collect();
+            assert_eq!(skeleton(&one), theirs, "U+{:04X}", u32::from(c));
+        }
+        for name in ["María", "Маria", "Ian", "lan", "ﬁsh", "Mari\u{301}a", "a\u{200b}b", "ǅemal"] {
+            assert_eq!(skeleton(name), unicode_security::skeleton(name).collect::<String>(), "{name}");
+        }
+    }
 
     #[test]
     fn accepts_ordinary_names_in_any_script_and_trims_them() {
