@@ -27,11 +27,14 @@ use crate::core::rooms::{
 };
 use crate::core::text::{clean_message, decode_lossy};
 
+mod clients;
 mod irc;
 
+use clients::ClientTable;
 use irc::IrcSession;
 
-/// Identifies one connection; the event loop uses its connection-table key.
+/// Identifies one connection; the event loop uses its connection-table key. Ids are small integers, reused as
+/// connections come and go: the chat keeps its clients in a vector indexed by them.
 pub type ClientId = usize;
 
 /// Bytes ready to be written: one or more complete lines. Shared, so a broadcast is rendered once and every
@@ -202,7 +205,7 @@ impl Client {
 pub struct Chat {
     config: ChatConfig,
     local_clock: LocalClock,
-    clients: HashMap<ClientId, Client>,
+    clients: ClientTable<Client>,
     /// Named users by the case-insensitive key of their name, in key order (the order `/users` lists them).
     by_name: BTreeMap<NameKey, ClientId>,
     /// Named users by what their name looks like, so nobody takes a look-alike.
@@ -233,7 +236,7 @@ impl Chat {
         let mut chat = Chat {
             config,
             local_clock,
-            clients: HashMap::new(),
+            clients: ClientTable::default(),
             by_name: BTreeMap::new(),
             by_shape: HashMap::new(),
             rooms: Slab::new(),
@@ -285,7 +288,7 @@ impl Chat {
                 }
             }
             Recipients::Everyone => {
-                self.clients.iter().for_each(|(&id, client)| each(id, Variant::of(client.lang, client.dialect, true)))
+                self.clients.iter().for_each(|(id, client)| each(id, Variant::of(client.lang, client.dialect, true)))
             }
         }
     }
