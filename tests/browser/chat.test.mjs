@@ -378,7 +378,10 @@ async function main() {
     await logHas(ana, 'Ana: Hola a todos');
   });
 
-  await step('after a server restart, both pages reconnect and log in again, without repeating history', async () => {
+  await step('after a server restart, both pages reconnect, log in and rejoin their rooms, without repeating history', async () => {
+    await ana.locator('#join-room').fill('patio');
+    await ana.locator('#join-room').press('Enter');
+    await until(ana, 'in #patio', () => document.getElementById('room').textContent === '#patio');
     await stopServer(server);
     await until(ana, 'a visible disconnected state', () => document.body.dataset.state === 'offline'
       && /Disconnected; trying again in \d+ s/.test(document.getElementById('status-text').textContent));
@@ -389,9 +392,12 @@ async function main() {
         .filter((row) => row.textContent === w).length === 2 && document.body.dataset.state === 'online', welcome);
       check(await rowCount(page, 'Hola desde nc') === 1, `${name}: the history is not shown twice`);
     }
-    await ana.locator('#line').fill('de vuelta');
-    await ana.keyboard.press('Enter');
-    await logHas(bea, 'Ana: de vuelta');
+    await until(ana, 'back in #patio', () => document.getElementById('room').textContent === '#patio'
+      && document.getElementById('users-h').textContent === 'People in #patio (1)');
+    await bea.locator('#line').fill('de vuelta');
+    await bea.keyboard.press('Enter');
+    await until(ana, 'Bea from #general, tagged', () => [...document.querySelectorAll('#log .line')]
+      .some((row) => row.querySelector('.tag')?.textContent === '#general' && row.textContent.includes('Bea: de vuelta')));
   });
 
   await step('/quit leaves for good: no reconnection', async () => {
