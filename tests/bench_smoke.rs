@@ -1,7 +1,8 @@
 //! CI smoke test for `charla-bench`: against a real server, a short fan-out and a small connect run finish on
 //! their own, and their JSON reports say every message reached every client; the same holds against the
 //! tool's own `floor-server`. With `--rooms`, the clients are in their rooms on the server, and every message
-//! reaches its own room's clients and no one else.
+//! reaches its own room's clients and no one else. With `--ws`, the same runs go through the web listener, one
+//! WebSocket per client.
 
 mod common;
 
@@ -238,4 +239,51 @@ fn a_connect_run_over_rooms_puts_each_client_in_its_room_on_the_server() {
     for k in 0..3 {
         assert!(row(&format!("#bench-{k} ")).ends_with(" 10 clients"), "{table}");
     }
+}
+
+/// The number in `/users`' header (`Connected users (N):`), read by `watcher` (skipping notices and entries).
+fn users_seen_by(watcher: &mut TestClient) -> usize {
+    watcher.send("/users");
+    loop {
+        let line = watcher.read_line().expect("the server answers /users");
+        if let Some(count) = line.strip_prefix("Connected users (").and_then(|rest| rest.strip_suffix("):")) {
+            return count.parse().expect("a user count");
+        }
+    }
+}
+
+#[test]
+fn over_websocket_a_fanout_loses_nothing_and_a_connect_run_is_seen_by_the_server() {
+    let server = TestServer::start(&["--flood-rate", "0", "--web-listen", "127.0.0.1:0"]);
+    let web = server.web_addr.expect("a web listener").to_string();
+    // Two rooms, so the /join and its answer go through the WebSocket too.
+    let args = ["fanout", "--ws", "--clients", "10", "--senders", "2", "--rooms", "2", "--closed-loop"];
+    let fanout =
+        bench(&web, &[&args[..], &["--duration", "1", "--drain-timeout", "3", "--login-timeout", "5"]].concat());
+    assert_eq!(fanout.pointer("/transport").and_then(Value::as_str), Some("websocket"), "{fanout:#}");
+    assert_eq!(count(&fanout, "/connect/in_room"), 10, "{fanout:#}");
+    assert_eq!(count(&fanout, "/connect/failed"), 0, "{fanout:#}");
+    let sent = count(&fanout, "/fanout/messages_sent");
+    assert!(sent > 0, "{fanout:#}");
+    // Each message reaches the 5 clients of its room, its sender included.
+    assert_eq!(count(&fanout, "/fanout/deliveries_expected"), 5 * sent, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/deliveries_received"), 5 * sent, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/lost"), 0, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/reordered"), 0, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/crossed_rooms"), 0, "{fanout:#}");
+
+    let mut watcher = server.join("Watcher");
+    let run = std::thread::spawn(move || {
+        bench_output(&web, &["connect", "--ws", "--clients", "20", "--hold", "3", "--login-timeout", "5"])
+    });
+    // While the clients are held, the server itself counts them: 20 and the watcher.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while users_seen_by(&mut watcher) != 21 {
+        assert!(Instant::now() < deadline, "the server never listed the 20 WebSocket clients");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let table = run.join().expect("the charla-bench thread");
+    assert!(table.lines().next().is_some_and(|title| title.contains("line protocol over WebSocket")), "{table}");
+    let row = |key: &str| table.lines().find(|line| line.trim_start().starts_with(key)).unwrap_or_default().to_owned();
+    assert!(row("clients in room").ends_with("20 of 20 (0 failed)"), "{table}");
 }

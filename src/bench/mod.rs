@@ -24,4 +24,5 @@ pub mod run;
 pub(crate) mod shared;
 pub(crate) mod sockets;
 pub(crate) mod stats;
+pub(crate) mod websocket;
 pub(crate) mod worker;

@@ -11,6 +11,8 @@ use crate::bench::stats::Percentiles;
 pub struct Report {
     pub(crate) scenario: &'static str,
     pub(crate) protocol: &'static str,
+    /// `tcp`, or `websocket` (`--ws`).
+    pub(crate) transport: &'static str,
     pub(crate) target: String,
     pub(crate) clients: usize,
     pub(crate) concurrency: usize,
@@ -173,8 +175,9 @@ impl Report {
             1 => String::new(),
             count => format!(" · {count} rooms"),
         };
+        let transport = if self.transport == "websocket" { " over WebSocket" } else { "" };
         t.title(&format!(
-            "charla-bench {} · {} protocol · {} · {} clients{rooms} · {} thread(s)",
+            "charla-bench {} · {} protocol{transport} · {} · {} clients{rooms} · {} thread(s)",
             self.scenario, self.protocol, self.target, self.clients, self.threads
         ));
         let c = &self.connect;

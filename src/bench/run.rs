@@ -152,6 +152,7 @@ pub fn run(plan: Plan) -> Result<Report, String> {
     Ok(Report {
         scenario: plan.scenario_name(),
         protocol: plan.protocol.as_str(),
+        transport: if plan.websocket { "websocket" } else { "tcp" },
         target: plan.target.to_string(),
         clients: plan.clients,
         concurrency: plan.concurrency,

@@ -21,6 +21,7 @@ use crate::bench::protocol::{Dialect, Incoming, Protocol};
 use crate::bench::shared::{MAX_POLL_WAIT, Phase, Shared};
 use crate::bench::sockets::{cause, connect_result, start_connect};
 use crate::bench::stats::Tally;
+use crate::bench::websocket::Arrived;
 
 /// Readiness events taken per `poll`.
 const WORKER_EVENTS_PER_POLL: usize = 256;
@@ -75,6 +76,8 @@ struct Ctx {
     /// Progress counters not yet added to the shared ones.
     unpublished_sent: u64,
     unpublished_received: u64,
+    /// `--ws`: the lines of one read, out of their frames; reused.
+    ws_lines: Vec<u8>,
 }
 
 pub(crate) struct Worker {
@@ -130,6 +133,7 @@ impl Worker {
                 in_flight: 0,
                 unpublished_sent: 0,
                 unpublished_received: 0,
+                ws_lines: Vec::new(),
             },
         })
     }
@@ -453,6 +457,9 @@ impl Worker {
                     tally.last_established_ns = tally.last_established_ns.max(now);
                     tally.connect_ns.saturating_record(now.saturating_sub(client.started_ns).max(1));
                     self.ctx.shared.established.fetch_add(1, Ordering::Relaxed);
+                    if self.ctx.plan.websocket {
+                        client.open_websocket(self.ctx.plan.target);
+                    }
                     self.ctx.dialect.greet(client.index, client.out());
                 }
                 Ok(false) => return,
@@ -578,8 +585,28 @@ impl Ctx {
         said.saturating_sub(own)
     }
 
-    /// Frames freshly read bytes into lines and handles each; `Err` gives the reason to drop the client.
-    fn take_bytes(&mut self, client: &mut Client, mut data: &[u8], now: u64) -> Result<(), String> {
+    /// Frames freshly read bytes into lines (out of their WebSocket frames first, with `--ws`) and handles each;
+    /// `Err` gives the reason to drop the client.
+    fn take_bytes(&mut self, client: &mut Client, data: &[u8], now: u64) -> Result<(), String> {
+        let Some((link, wire)) = client.link_and_wire() else {
+            return self.take_lines(client, data, now);
+        };
+        let mut lines = std::mem::take(&mut self.ws_lines);
+        let arrived = link.take(data, &mut lines, wire);
+        let result = arrived.and_then(|arrived| {
+            self.take_lines(client, &lines, now)?;
+            match arrived {
+                Arrived::Open => Ok(()),
+                Arrived::Closed => Err("closed by the server".to_owned()),
+            }
+        });
+        lines.clear();
+        self.ws_lines = lines;
+        result
+    }
+
+    /// Splits bytes into lines and handles each.
+    fn take_lines(&mut self, client: &mut Client, mut data: &[u8], now: u64) -> Result<(), String> {
         if !client.partial.is_empty() {
             let Some(end) = memchr::memchr(b'\n', data) else {
                 return keep_partial(client, data);
@@ -696,6 +723,7 @@ mod tests {
                 drain_timeout: Duration::from_secs(1),
             }),
             protocol: Protocol::Line,
+            websocket: false,
             target: std::net::SocketAddr::from(([127, 0, 0, 1], 5555)),
             clients: 4,
             concurrency: 4,
