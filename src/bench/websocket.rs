@@ -214,7 +214,9 @@ fn on_frame(frame: &[u8], lines: &mut Vec<u8>, out: &mut Vec<u8>) -> Result<Arri
         }
         OP_TEXT | OP_CONTINUATION => return Err("the server fragmented a message".to_owned()),
         OP_CLOSE => return Ok(Arrived::Closed),
+        OP_PING if payload.len() > 125 => return Err("the server sent a ping over 125 bytes".to_owned()),
         OP_PING => {
+            // Answered with the same bytes, masked with a zero key (masking is required, the key is ours).
             out.push(0x80 | OP_PONG);
             out.push(0x80 | payload.len() as u8);
             out.extend_from_slice(&[0; 4]);
