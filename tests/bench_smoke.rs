@@ -2,7 +2,8 @@
 //! their own, and their JSON reports say every message reached every client; the same holds against the
 //! tool's own `floor-server`. With `--rooms`, the clients are in their rooms on the server, and every message
 //! reaches its own room's clients and no one else. With `--tls`, the same over TLS with a test certificate, and
-//! the connect run counts every handshake.
+//! the connect run counts every handshake. With `--ws`, the same runs go through the web listener, one WebSocket
+//! per client, and with both, through its TLS listener.
 
 mod common;
 
@@ -341,4 +342,95 @@ fn over_tls_a_certificate_the_tool_does_not_trust_fails_every_client_with_its_ca
     assert_eq!(count(&report, "/connect/failed"), 3, "{report:#}");
     let failures = report.pointer("/connect/failures").and_then(Value::as_object).expect("failures by cause");
     assert!(failures.keys().all(|cause| cause.starts_with("tls: invalid peer certificate")), "{report:#}");
+}
+
+/// The number in `/users`' header (`Connected users (N):`), read by `watcher` (skipping notices and entries).
+fn users_seen_by(watcher: &mut TestClient) -> usize {
+    watcher.send("/users");
+    loop {
+        let line = watcher.read_line().expect("the server answers /users");
+        if let Some(count) = line.strip_prefix("Connected users (").and_then(|rest| rest.strip_suffix("):")) {
+            return count.parse().expect("a user count");
+        }
+    }
+}
+
+#[test]
+fn over_websocket_a_fanout_loses_nothing_and_a_connect_run_is_seen_by_the_server() {
+    let server = TestServer::start(&["--flood-rate", "0", "--web-listen", "127.0.0.1:0"]);
+    let web = server.web_addr.expect("a web listener").to_string();
+    // Two rooms, so the /join and its answer go through the WebSocket too.
+    let args = ["fanout", "--ws", "--clients", "10", "--senders", "2", "--rooms", "2", "--closed-loop"];
+    let fanout =
+        bench(&web, &[&args[..], &["--duration", "1", "--drain-timeout", "3", "--login-timeout", "5"]].concat());
+    assert_eq!(fanout.pointer("/transport").and_then(Value::as_str), Some("websocket"), "{fanout:#}");
+    assert_eq!(count(&fanout, "/connect/in_room"), 10, "{fanout:#}");
+    assert_eq!(count(&fanout, "/connect/failed"), 0, "{fanout:#}");
+    let sent = count(&fanout, "/fanout/messages_sent");
+    assert!(sent > 0, "{fanout:#}");
+    // Each message reaches the 5 clients of its room, its sender included.
+    assert_eq!(count(&fanout, "/fanout/deliveries_expected"), 5 * sent, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/deliveries_received"), 5 * sent, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/lost"), 0, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/reordered"), 0, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/crossed_rooms"), 0, "{fanout:#}");
+
+    let mut watcher = server.join("Watcher");
+    let run = std::thread::spawn(move || {
+        bench_output(&web, &["connect", "--ws", "--clients", "20", "--hold", "3", "--login-timeout", "5"])
+    });
+    // While the clients are held, the server itself counts them: 20 and the watcher.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while users_seen_by(&mut watcher) != 21 {
+        assert!(Instant::now() < deadline, "the server never listed the 20 WebSocket clients");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let table = run.join().expect("the charla-bench thread");
+    assert!(table.lines().next().is_some_and(|title| title.contains("line protocol over WebSocket")), "{table}");
+    let row = |key: &str| table.lines().find(|line| line.trim_start().starts_with(key)).unwrap_or_default().to_owned();
+    assert!(row("clients in room").ends_with("20 of 20 (0 failed)"), "{table}");
+}
+
+#[test]
+fn over_websocket_inside_tls_a_fanout_loses_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = TestCa::new();
+    let files = ca.server_files(dir.path(), "server");
+    let ca_file = ca.write(dir.path(), "ca.pem");
+    let (cert, key, ca_file) =
+        (files.cert.to_str().expect("UTF-8"), files.key.to_str().expect("UTF-8"), ca_file.to_str().expect("UTF-8"));
+    let server = TestServer::start_in(
+        dir.path(),
+        &["--flood-rate", "0", "--web-tls-listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key],
+    );
+    let target = server.web_tls_addr.expect("an HTTPS listener").to_string();
+    let fanout = bench(
+        &target,
+        &[
+            "fanout",
+            "--tls",
+            "--ca",
+            ca_file,
+            "--ws",
+            "--clients",
+            "10",
+            "--senders",
+            "2",
+            "--closed-loop",
+            "--duration",
+            "1",
+            "--drain-timeout",
+            "3",
+            "--login-timeout",
+            "5",
+        ],
+    );
+    assert_eq!(fanout.pointer("/tls"), Some(&Value::Bool(true)), "{fanout:#}");
+    assert_eq!(fanout.pointer("/transport").and_then(Value::as_str), Some("websocket"), "{fanout:#}");
+    assert_eq!(count(&fanout, "/connect/in_room"), 10, "{fanout:#}");
+    assert_eq!(count(&fanout, "/connect/handshakes/done"), 10, "{fanout:#}");
+    let sent = count(&fanout, "/fanout/messages_sent");
+    assert!(sent > 0, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/deliveries_received"), 10 * sent, "{fanout:#}");
+    assert_eq!(count(&fanout, "/fanout/lost"), 0, "{fanout:#}");
 }

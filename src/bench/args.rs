@@ -57,6 +57,7 @@ pub fn help_text() -> String {
     let common = [
         option_row("--target ADDR:PORT", "server address; loopback only", &default(DEFAULT_TARGET)),
         option_row("--protocol line|irc", "Charla's line protocol, or IRC (NICK/USER, JOIN)", &default("line")),
+        option_row("--ws", "lines in a WebSocket (GET /ws) to a web listener", ""),
         option_row("--clients N", "clients to open", &default(DEFAULT_CLIENTS)),
         option_row("--concurrency N", "connections opening or logging in at once", &default(DEFAULT_CONCURRENCY)),
         option_row("--threads N", "tool threads, each one mio loop over every Nth client", &default(DEFAULT_THREADS)),
@@ -119,6 +120,9 @@ room, so a message is expected by that room's clients only; loss and order are c
 from another room counts as crossed, and the report gives each room's deliveries (min, median and max when
 there are many). The server needs rooms: Charla or IRC, not floor-server.
 
+With --ws, each client opens a WebSocket at /ws on --target (charla-server's --web-listen) and sends and
+receives its lines as text messages, one line each, as the chat page does; everything else is as over TCP.
+
 Options (both scenarios):
 {common}
 
@@ -165,6 +169,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
     let mut scenario_name: Option<String> = None;
     let mut target = DEFAULT_TARGET.to_owned();
     let mut protocol = Protocol::Line;
+    let mut websocket = false;
     let mut clients = DEFAULT_CLIENTS;
     let mut concurrency = DEFAULT_CONCURRENCY;
     let mut threads = DEFAULT_THREADS;
@@ -192,6 +197,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
             }
             Long("target") => target = text(&mut parser, "--target")?,
             Long("protocol") => protocol = text(&mut parser, "--protocol")?.parse()?,
+            Long("ws") => websocket = true,
             Long("clients") => clients = number(&mut parser, "--clients")?,
             Long("concurrency") => concurrency = number(&mut parser, "--concurrency")?,
             Long("threads") => threads = number(&mut parser, "--threads")?,
@@ -221,6 +227,9 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
     check_loopback(target, &source_ips)?;
     if ca.is_some() && !tls {
         return Err("--ca is for TLS: add --tls".into());
+    }
+    if websocket && protocol != Protocol::Line {
+        return Err("--ws carries Charla's line protocol; it does not go with --protocol irc".into());
     }
     if clients == 0 || concurrency == 0 || threads == 0 {
         return Err("--clients, --concurrency and --threads must be at least 1".into());
@@ -274,6 +283,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
     Ok(Invocation::Run(Plan {
         scenario,
         protocol,
+        websocket,
         target,
         clients,
         concurrency,
@@ -477,6 +487,13 @@ mod tests {
         let irc = ["fanout", "--protocol", "irc", "--threads", "2", "--rooms", "3", "--senders", "2"];
         assert!(parse(&[&irc[..], &["--clients", "7"]].concat()).is_err());
         assert!(parse(&[&irc[..], &["--clients", "8"]].concat()).is_ok());
+    }
+
+    #[test]
+    fn ws_is_for_the_line_protocol() {
+        assert!(!plan(&["connect"]).websocket);
+        assert!(plan(&["fanout", "--ws"]).websocket);
+        assert!(parse(&["connect", "--ws", "--protocol", "irc"]).is_err(), "IRC has no WebSocket here");
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! One simulated user: its socket (and TLS session, with `--tls`), where it is in its login, its unsent output
-//! and unfinished input line, and what it has received from each sender.
+//! and unfinished input line, and what it has received from each sender; with `--ws`, the WebSocket its lines
+//! travel in.
 
 use std::io::{self, Write};
+use std::net::SocketAddr;
 
 use mio::net::TcpStream;
 use rustls::ClientConnection;
+
+use crate::bench::websocket::{self, Link};
 
 /// The longest unfinished input line kept; a server sending more without a newline is misbehaving.
 pub(crate) const MAX_PARTIAL_LINE_BYTES: usize = 64 * 1024;
@@ -50,6 +54,8 @@ pub(crate) struct Client {
     pub(crate) received: u64,
     /// Per sender, the sequence number expected next (one past the highest seen).
     pub(crate) next_seq: Vec<u32>,
+    /// `--ws`: the WebSocket that frames this client's lines; `None` over plain TCP.
+    pub(crate) link: Option<Box<Link>>,
 }
 
 impl Client {
@@ -67,7 +73,14 @@ impl Client {
             receiver: false,
             received: 0,
             next_seq: Vec::new(),
+            link: None,
         }
+    }
+
+    /// `--ws`, once connected: the upgrade request goes first, and from then on lines travel as frames.
+    pub(crate) fn open_websocket(&mut self, target: SocketAddr) {
+        websocket::upgrade_request(target, &mut self.out);
+        self.link = Some(Box::new(Link::new(self.index as u32)));
     }
 
     /// Whether the client is connecting or logging in (it holds a concurrency slot).
@@ -75,13 +88,24 @@ impl Client {
         matches!(self.state, State::Connecting | State::Handshaking | State::LoggingIn | State::Joining)
     }
 
-    /// Bytes to send; call [`Client::flush`] to send them.
+    /// Lines to send; call [`Client::flush`] to send them.
     pub(crate) fn out(&mut self) -> &mut Vec<u8> {
-        &mut self.out
+        match self.link.as_mut() {
+            Some(link) => link.staged(),
+            None => &mut self.out,
+        }
+    }
+
+    /// The WebSocket, if any, and the bytes for the socket: what a read from the server needs to answer.
+    pub(crate) fn link_and_wire(&mut self) -> Option<(&mut Link, &mut Vec<u8>)> {
+        self.link.as_deref_mut().map(|link| (link, &mut self.out))
     }
 
     /// Writes pending output until done or the socket is full (a WRITABLE event then says when to go on).
     pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if let Some(link) = self.link.as_mut() {
+            link.frame_staged(&mut self.out);
+        }
         let Some(socket) = self.socket.as_mut() else {
             return Ok(());
         };
@@ -110,6 +134,7 @@ impl Client {
         self.out = Vec::new();
         self.out_pos = 0;
         self.partial = Vec::new();
+        self.link = None;
     }
 }
 

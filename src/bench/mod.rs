@@ -25,4 +25,5 @@ pub(crate) mod shared;
 pub(crate) mod sockets;
 pub(crate) mod stats;
 pub(crate) mod tls;
+pub(crate) mod websocket;
 pub(crate) mod worker;

@@ -11,6 +11,9 @@ use crate::bench::protocol::Protocol;
 pub struct Plan {
     pub(crate) scenario: Scenario,
     pub(crate) protocol: Protocol,
+    /// `--ws`: each client opens a WebSocket on the target (a web listener) and sends and receives its lines as
+    /// text messages.
+    pub(crate) websocket: bool,
     /// The server; always a loopback address.
     pub(crate) target: SocketAddr,
     pub(crate) clients: usize,
@@ -145,6 +148,7 @@ mod tests {
                 drain_timeout: Duration::from_secs(1),
             }),
             protocol,
+            websocket: false,
             target: SocketAddr::from(([127, 0, 0, 1], 5555)),
             clients: 20,
             concurrency: 20,

@@ -13,6 +13,8 @@ pub struct Report {
     pub(crate) protocol: &'static str,
     /// `--tls`: every client spoke TLS.
     pub(crate) tls: bool,
+    /// `tcp`, or `websocket` (`--ws`).
+    pub(crate) transport: &'static str,
     pub(crate) target: String,
     pub(crate) clients: usize,
     pub(crate) concurrency: usize,
@@ -193,8 +195,9 @@ impl Report {
             count => format!(" · {count} rooms"),
         };
         let tls = if self.tls { " over TLS" } else { "" };
+        let transport = if self.transport == "websocket" { " over WebSocket" } else { "" };
         t.title(&format!(
-            "charla-bench {} · {} protocol{tls} · {} · {} clients{rooms} · {} thread(s)",
+            "charla-bench {} · {} protocol{transport}{tls} · {} · {} clients{rooms} · {} thread(s)",
             self.scenario, self.protocol, self.target, self.clients, self.threads
         ));
         let c = &self.connect;

@@ -156,6 +156,7 @@ pub fn run(plan: Plan) -> Result<Report, String> {
         scenario: plan.scenario_name(),
         protocol: plan.protocol.as_str(),
         tls: plan.tls.is_some(),
+        transport: if plan.websocket { "websocket" } else { "tcp" },
         target: plan.target.to_string(),
         clients: plan.clients,
         concurrency: plan.concurrency,

@@ -21,7 +21,8 @@ use crate::bench::protocol::{Dialect, Incoming, Protocol};
 use crate::bench::shared::{MAX_POLL_WAIT, Phase, Shared};
 use crate::bench::sockets::{cause, connect_result, start_connect};
 use crate::bench::stats::Tally;
-use crate::bench::tls::{Arrived, Fed, TlsSetup, feed};
+use crate::bench::tls::{self, Fed, TlsSetup, feed};
+use crate::bench::websocket;
 
 /// Readiness events taken per `poll`.
 const WORKER_EVENTS_PER_POLL: usize = 256;
@@ -76,6 +77,8 @@ struct Ctx {
     /// Progress counters not yet added to the shared ones.
     unpublished_sent: u64,
     unpublished_received: u64,
+    /// `--ws`: the lines of one read, out of their frames; reused.
+    ws_lines: Vec<u8>,
 }
 
 pub(crate) struct Worker {
@@ -143,6 +146,7 @@ impl Worker {
                 in_flight: 0,
                 unpublished_sent: 0,
                 unpublished_received: 0,
+                ws_lines: Vec::new(),
             },
         })
     }
@@ -476,7 +480,10 @@ impl Worker {
                         client.state = State::Handshaking;
                         just_connected = true;
                     }
-                    // Over TLS, rustls holds this until the handshake is done.
+                    if self.ctx.plan.websocket {
+                        client.open_websocket(self.ctx.plan.target);
+                    }
+                    // Over TLS, rustls holds these until the handshake is done.
                     self.ctx.dialect.greet(client.index, client.out());
                 }
                 Ok(false) => return,
@@ -515,11 +522,11 @@ impl Worker {
             let fed = feed(&mut session, &self.scratch[..read], &mut self.plaintext, |arrived| {
                 let now = ctx.shared.now_ns();
                 match arrived {
-                    Arrived::HandshakeDone => {
+                    tls::Arrived::HandshakeDone => {
                         ctx.handshake_done(client, now);
                         Ok(())
                     }
-                    Arrived::Plaintext(bytes) => ctx.take_bytes(client, bytes, now),
+                    tls::Arrived::Plaintext(bytes) => ctx.take_bytes(client, bytes, now),
                 }
             });
             client.tls = Some(session);
@@ -651,8 +658,28 @@ impl Ctx {
         said.saturating_sub(own)
     }
 
-    /// Frames freshly read bytes into lines and handles each; `Err` gives the reason to drop the client.
-    fn take_bytes(&mut self, client: &mut Client, mut data: &[u8], now: u64) -> Result<(), String> {
+    /// Frames freshly read bytes into lines (out of their WebSocket frames first, with `--ws`) and handles each;
+    /// `Err` gives the reason to drop the client.
+    fn take_bytes(&mut self, client: &mut Client, data: &[u8], now: u64) -> Result<(), String> {
+        let Some((link, wire)) = client.link_and_wire() else {
+            return self.take_lines(client, data, now);
+        };
+        let mut lines = std::mem::take(&mut self.ws_lines);
+        let arrived = link.take(data, &mut lines, wire);
+        let result = arrived.and_then(|arrived| {
+            self.take_lines(client, &lines, now)?;
+            match arrived {
+                websocket::Arrived::Open => Ok(()),
+                websocket::Arrived::Closed => Err("closed by the server".to_owned()),
+            }
+        });
+        lines.clear();
+        self.ws_lines = lines;
+        result
+    }
+
+    /// Splits bytes into lines and handles each.
+    fn take_lines(&mut self, client: &mut Client, mut data: &[u8], now: u64) -> Result<(), String> {
         if !client.partial.is_empty() {
             let Some(end) = memchr::memchr(b'\n', data) else {
                 return keep_partial(client, data);
@@ -780,6 +807,7 @@ mod tests {
                 drain_timeout: Duration::from_secs(1),
             }),
             protocol: Protocol::Line,
+            websocket: false,
             target: std::net::SocketAddr::from(([127, 0, 0, 1], 5555)),
             clients: 4,
             concurrency: 4,
