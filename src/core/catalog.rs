@@ -178,6 +178,14 @@ pub enum Text<'a> {
     NameReserved {
         name: &'a str,
     },
+    /// In a cluster, the proposed name could not be claimed because the other servers cannot be reached.
+    NameUnverifiable {
+        name: &'a str,
+    },
+    /// In a cluster, another server's user took this user's name while this server was cut off.
+    NameLostInCluster {
+        name: &'a str,
+    },
     /// The proposed name looks like the name of someone connected.
     NameLooksLike {
         name: &'a str,
@@ -460,6 +468,25 @@ impl Text<'_> {
             }
             (Text::NameReserved { name }, En) => write!(out, "Error: the name {name} is reserved"),
             (Text::NameReserved { name }, Es) => write!(out, "Error: el nombre {name} está reservado"),
+            (Text::NameUnverifiable { name }, En) => write!(
+                out,
+                "Error: the name {name} cannot be checked with the other servers right now; try again in a moment"
+            ),
+            (Text::NameUnverifiable { name }, Es) => write!(
+                out,
+                "Error: ahora no se puede comprobar el nombre {name} con los demás servidores; inténtalo de nuevo en \
+                 un momento"
+            ),
+            (Text::NameLostInCluster { name }, En) => write!(
+                out,
+                "*** Another server gave your name {name} to someone else while this one was cut off; reconnect to \
+                 choose a name"
+            ),
+            (Text::NameLostInCluster { name }, Es) => write!(
+                out,
+                "*** Otro servidor dio tu nombre {name} a otra persona mientras este estaba aislado; vuelve a \
+                 conectarte para elegir un nombre"
+            ),
             (Text::NameLooksLike { name, taken }, En) => {
                 write!(out, "Error: the name {name} looks too much like {taken}, who is connected")
             }

@@ -6,7 +6,8 @@
 //! once they outnumber the live ones, so a storm of connections that come and go leaves no memory behind.
 //!
 //! Keys are connection-table keys, small integers, so each key's live generation is kept in a vector indexed by
-//! the key rather than a hash map: 8 bytes a key, and no hashing on every reschedule.
+//! the key rather than a hash map: 8 bytes a key up to the highest key seen (the connection table's peak, which
+//! the table itself keeps too), and no hashing on every reschedule.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -94,10 +95,8 @@ impl DeadlineHeap {
         let Some(slot) = self.live.get_mut(key).filter(|slot| **slot != 0) else { return false };
         *slot = 0;
         self.live_count -= 1;
-        // Trailing empty slots go, so the vector is as long as the highest key with a deadline.
-        while self.live.last() == Some(&0) {
-            self.live.pop();
-        }
+        // The vector keeps its length, the highest key seen: shortening it on every cancel would make a key at
+        // the top that comes and goes cost a refill of everything below it each time.
         true
     }
 
@@ -119,9 +118,6 @@ impl DeadlineHeap {
         self.heap.retain(|Reverse((_, key, generation))| live.get(*key) == Some(generation));
         if self.heap.capacity() > 2 * self.heap.len() + SWEEP_SLACK {
             self.heap.shrink_to_fit();
-        }
-        if self.live.capacity() > 2 * self.live.len() + SWEEP_SLACK {
-            self.live.shrink_to_fit();
         }
     }
 }

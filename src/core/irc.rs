@@ -145,6 +145,8 @@ pub fn render_reply(text: &Text<'_>, lang: Lang, nick: &str, out: &mut String) {
             numeric(out, 433, nick, &[name, &format!("Nickname looks too much like {taken}, who is connected")])
         }
         Text::NameReserved { name } => numeric(out, 432, nick, &[name, "Erroneous nickname: reserved"]),
+        Text::NameUnverifiable { name } => numeric(out, 433, nick, &[name, &text.render(lang)]),
+        Text::NameLostInCluster { .. } => from_server(out, "ERROR", &[&format!("Closing Link: {}", text.render(lang))]),
         Text::NameInvalid | Text::NameMixedScripts => numeric(out, 432, nick, &["*", &text.render(lang)]),
         Text::WhisperNoSuchUser { name } => numeric(out, 401, nick, &[name, "No such nick/channel"]),
         Text::NotInRoom { room } => numeric(out, 442, nick, &[&channel(room), "You're not on that channel"]),

@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod chat;
+pub mod cluster;
 pub mod command;
 mod confusables;
 pub mod deadlines;

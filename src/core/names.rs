@@ -149,6 +149,11 @@ impl NameKey {
 }
 
 impl NameShape {
+    /// The shape as a number: what a cluster claims a name by, so look-alikes collide across servers too.
+    pub fn value(self) -> u64 {
+        self.0
+    }
+
     pub fn of(name: &str) -> NameShape {
         use std::hash::{Hash, Hasher};
         let skeleton = skeleton(name).to_lowercase();

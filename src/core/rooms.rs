@@ -107,6 +107,8 @@ pub(crate) struct Room {
     /// When the last message was said here (Unix ms): of rooms with nobody in them, the quietest goes first
     /// when the room cap is reached.
     pub(crate) last_active_ms: i64,
+    /// Members on other servers of a cluster: counted and listed, never sent to from here.
+    pub(crate) remote_members: usize,
 }
 
 impl Room {
@@ -118,6 +120,7 @@ impl Room {
             history,
             users_reply: Default::default(),
             last_active_ms: i64::MIN,
+            remote_members: 0,
         }
     }
 
@@ -145,9 +148,31 @@ impl Room {
         member.variant = variant;
     }
 
+    /// A member on another server of the cluster came in.
+    pub(crate) fn add_remote(&mut self) {
+        self.remote_members += 1;
+        self.users_reply = Default::default();
+    }
+
+    /// A member on another server of the cluster left.
+    pub(crate) fn remove_remote(&mut self) {
+        self.remote_members = self.remote_members.saturating_sub(1);
+        self.users_reply = Default::default();
+    }
+
+    /// Everyone in the room, on this server and on the others of a cluster.
+    pub(crate) fn population(&self) -> usize {
+        self.members.len() + self.remote_members
+    }
+
+    /// Nobody in the room, here or on another server.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.population() == 0
+    }
+
     /// A room with nobody in it and nothing to replay has no reason to exist.
     pub(crate) fn is_vacant(&self) -> bool {
-        self.members.is_empty() && self.history.is_empty()
+        self.is_empty() && self.history.is_empty()
     }
 }
 

@@ -84,7 +84,7 @@ impl Chat {
             }
             "NICK" => match params.first().filter(|n| !n.is_empty()) {
                 None => self.irc_numeric(id, 431, &["No nickname given"]),
-                Some(nick) if registered => self.nick(id, nick),
+                Some(nick) if registered => self.nick(id, nick, now),
                 Some(nick) => {
                     if let Some(session) = self.irc_session(id) {
                         session.nick_wanted = Some((*nick).to_owned());
@@ -204,13 +204,17 @@ impl Chat {
     /// RPL_NAMREPLY (353) lines and RPL_ENDOFNAMES (366) for a room, in name order.
     fn irc_names_into(&self, me: &str, room: RoomId, out: &mut String) {
         let channel = self.rooms.get(room).map_or_else(String::new, |r| irc::channel(r.name.as_str()));
-        let members: Vec<&str> = self
+        let mut members: Vec<&str> = self
             .by_name
             .values()
             .filter_map(|user| self.clients.get(user))
             .filter(|client| client.rooms.iter().any(|&(r, _)| r == room))
             .filter_map(|client| client.name.as_ref().map(Name::as_str))
             .collect();
+        if let Some(cluster) = self.cluster.as_ref() {
+            // Users on other nodes are in the room too.
+            members.extend(cluster.names_in(room).map(|(_, name)| name));
+        }
         for names in members.chunks(NAMES_PER_LINE) {
             irc::numeric(out, 353, me, &["=", &channel, &names.join(" ")]);
         }
@@ -314,7 +318,7 @@ impl Chat {
                     None if room.is_some() => self.irc_numeric(id, 404, &[target, "Cannot send to channel"]),
                     None => self.irc_numeric(id, 403, &[target, "No such channel"]),
                 }
-            } else if self.by_name.contains_key(&NameKey::of(target)) {
+            } else if self.user_exists(target) {
                 let text = if action { format!("* {clean}") } else { clean.to_string() };
                 self.whisper(id, target, &text, now);
             } else if !notice {
@@ -445,7 +449,7 @@ impl Chat {
         irc::numeric(&mut out, 321, &me, &["Channel", "Users  Name"]);
         for &room in self.room_by_key.values() {
             let room = &self.rooms[room];
-            irc::numeric(&mut out, 322, &me, &[&irc::channel(room.name.as_str()), &room.members.len().to_string(), ""]);
+            irc::numeric(&mut out, 322, &me, &[&irc::channel(room.name.as_str()), &room.population().to_string(), ""]);
         }
         irc::numeric(&mut out, 323, &me, &["End of /LIST"]);
         self.push_to(id, Rc::from(out.into_bytes()));

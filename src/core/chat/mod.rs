@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::core::catalog::{HourMinute, Lang, Text};
+use crate::core::cluster::ClusterEvent;
 use crate::core::command::{Command, Input, parse_input};
 use crate::core::deadlines::DeadlineHeap;
 use crate::core::history::{DEFAULT_HISTORY_SIZE, History, StoredMessage};
@@ -29,9 +30,12 @@ use crate::core::text::{clean_message, decode_lossy};
 
 mod clients;
 mod irc;
+mod remote;
 
 use clients::ClientTable;
 use irc::IrcSession;
+pub use remote::ClaimOutcome;
+use remote::ClusterState;
 
 /// Identifies one connection; the event loop uses its connection-table key. Ids are small integers, reused as
 /// connections come and go: the chat keeps its clients in a vector indexed by them.
@@ -121,6 +125,13 @@ pub enum Effect {
     Renamed { id: ClientId, old: String, new: String },
     /// A named user left; the loop logs it with the address.
     Left { id: ClientId, name: String, reason: LeaveReason },
+    /// In a cluster: ask the cluster for `name` (whose look-alike shape is `shape`) for `id`, and answer with
+    /// [`Chat::claim_result`] quoting `claim`.
+    ClaimName { id: ClientId, claim: u64, name: String, shape: u64 },
+    /// In a cluster: this node's user no longer uses `name`; the cluster may give it to someone else.
+    ReleaseName { name: String, shape: u64 },
+    /// In a cluster: tell the other nodes.
+    Cluster(ClusterEvent),
 }
 
 /// The chat's settings: everything the core needs to know, and nothing about sockets or files. The server's
@@ -148,6 +159,9 @@ pub struct ChatConfig {
     pub max_rooms_per_user: usize,
     /// Silence after which an IRC client is pinged; it is closed if it stays silent as long again.
     pub irc_ping_after: Duration,
+    /// `Some` when this node shares the chat with others (`--cluster`): names are claimed cluster-wide before
+    /// use, and a node not heard from for this long is taken for dead, its users gone.
+    pub cluster_node_timeout: Option<Duration>,
 }
 
 impl Default for ChatConfig {
@@ -163,6 +177,7 @@ impl Default for ChatConfig {
             max_rooms: DEFAULT_MAX_ROOMS,
             max_rooms_per_user: DEFAULT_MAX_ROOMS_PER_USER,
             irc_ping_after: DEFAULT_IRC_PING_AFTER,
+            cluster_node_timeout: None,
         }
     }
 }
@@ -220,6 +235,8 @@ pub struct Chat {
     /// Per client with a deadline: the earliest moment its login or idle deadline could pass. An idle deadline
     /// moves later as the user sends lines; its entry is checked, and moved, only when it comes due.
     deadlines: DeadlineHeap,
+    /// Users on other nodes and names being claimed, when the chat is shared with other nodes.
+    cluster: Option<Box<ClusterState>>,
     effects: Vec<Effect>,
 }
 
@@ -233,6 +250,7 @@ impl Chat {
     /// A chat with no one in it yet and these rooms' histories (loaded from the file). Rooms with an empty
     /// history are left out, except the lobby, which always exists.
     pub fn with_rooms(config: ChatConfig, local_clock: LocalClock, histories: Vec<(RoomName, History)>) -> Chat {
+        let cluster = config.cluster_node_timeout.map(|timeout| Box::new(ClusterState::new(timeout)));
         let mut chat = Chat {
             config,
             local_clock,
@@ -244,6 +262,7 @@ impl Chat {
             room_by_key: BTreeMap::new(),
             history_revision: 0,
             deadlines: DeadlineHeap::new(),
+            cluster,
             effects: Vec::new(),
         };
         let lobby = Room::new(RoomName::lobby(), History::new(chat.config.history_size));
@@ -333,6 +352,9 @@ impl Chat {
 
     /// A complete line (without terminator) arrived from `id`.
     pub fn receive_line(&mut self, id: ClientId, raw: &[u8], now: Now) {
+        if self.cluster.as_mut().is_some_and(|cluster| cluster.hold_line(id, raw)) {
+            return;
+        }
         let Some(client) = self.clients.get_mut(&id) else {
             return log::debug!("line from closed client {id} ignored");
         };
@@ -366,11 +388,13 @@ impl Chat {
 
     /// When [`Chat::handle_timeout`] next may have work to do, if ever. It may be early, never late.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadlines.next()
+        let nodes = self.cluster.as_ref().and_then(|cluster| cluster.next_deadline());
+        self.deadlines.next().into_iter().chain(nodes).min()
     }
 
     /// Closes connections that did not choose a name in time, and named users silent past the idle timeout.
     pub fn handle_timeout(&mut self, now: Now) {
+        self.expire_nodes(now);
         while let Some(id) = self.deadlines.pop_due(now.mono) {
             let Some(client) = self.clients.get(&id) else {
                 continue;
@@ -421,10 +445,18 @@ impl Chat {
     /// Removes a client; if it was named, each of its rooms hears that it left and the loop logs it.
     fn leave_chat(&mut self, id: ClientId, reason: LeaveReason) {
         self.deadlines.cancel(id);
+        if let Some(cluster) = self.cluster.as_mut() {
+            // A claim still under way is answered for nobody: `claim_result` then says to release the name.
+            cluster.forget_claim(id);
+        }
         let Some(client) = self.clients.remove(&id) else { return };
         let Some(name) = client.name else { return };
         self.by_name.remove(&name.key());
         self.by_shape.remove(&name.shape());
+        if self.cluster.is_some() {
+            self.effects.push(Effect::ReleaseName { name: name.as_str().to_owned(), shape: name.shape().value() });
+            self.tell_cluster(ClusterEvent::Offline { name: name.as_str().to_owned() });
+        }
         for &(room, index) in &client.rooms {
             // Told before the member goes, so that the notice limit counts the room as it was.
             self.notify_room(room, Some(id), &[Text::Left { name: name.as_str() }]);
@@ -449,8 +481,16 @@ impl Chat {
         self.register(id, name, now);
     }
 
-    /// `id` takes `name` (already checked): it is in the chat from now on, and welcomed.
+    /// `id` takes `name` (already checked): in a cluster, once the cluster grants it.
     fn register(&mut self, id: ClientId, name: Name, now: Now) {
+        self.take_name(id, name, now);
+    }
+
+    /// `id` takes `name`, checked and (in a cluster) granted: a first name logs it in, a new one renames it.
+    fn apply_name(&mut self, id: ClientId, name: Name, now: Now) {
+        if self.name_of(id).is_some() {
+            return self.rename(id, name);
+        }
         self.by_name.insert(name.key(), id);
         self.by_shape.insert(name.shape(), id);
         self.effects.push(Effect::Joined { id, name: name.as_str().to_owned() });
@@ -459,6 +499,10 @@ impl Chat {
         client.name = Some(name);
         // The login deadline no longer applies; the idle one, if any, starts now.
         self.schedule_deadline(id);
+        if let Some(name) = self.name_of(id).map(|n| n.as_str().to_owned()) {
+            // Before the welcome, whose entering of the lobby the other nodes hear as a Joined.
+            self.tell_cluster(ClusterEvent::Online { name, rooms: Vec::new() });
+        }
         self.welcome(id);
     }
 
@@ -489,6 +533,17 @@ impl Chat {
             let taken = taken.as_str().to_owned();
             self.reply(id, &[Text::NameLooksLike { name: name.as_str(), taken: &taken }]);
             return None;
+        }
+        if let Some(cluster) = self.cluster.as_ref() {
+            // Users on other nodes, as this node knows them; the claim is what settles it.
+            if cluster.user_named(&name.key()).is_some() {
+                self.reply(id, &[Text::NameTaken { name: name.as_str() }]);
+                return None;
+            }
+            if let Some(taken) = cluster.user_shaped(name.shape()).map(str::to_owned) {
+                self.reply(id, &[Text::NameLooksLike { name: name.as_str(), taken: &taken }]);
+                return None;
+            }
         }
         Some(name)
     }
@@ -557,7 +612,7 @@ impl Chat {
             Input::Command(Command::Join(Some(room))) => self.join(id, room),
             Input::Command(Command::Join(None)) => self.reply(id, &[Text::JoinUsage]),
             Input::Command(Command::Leave(room)) => self.leave(id, room),
-            Input::Command(Command::Nick(Some(name))) => self.nick(id, name),
+            Input::Command(Command::Nick(Some(name))) => self.nick(id, name, now),
             Input::Command(Command::Nick(None)) => self.reply(id, &[Text::NickUsage]),
             Input::Command(Command::Lang(code)) => self.set_lang(id, code),
             Input::Command(Command::Quit) => self.quit(id),
@@ -583,6 +638,12 @@ impl Chat {
         let message = StoredMessage { ts: now.unix_ms, user: from, text: text.to_owned(), action };
         let said = stored_text(&message, self.local_clock);
         self.notify_room(room, except, &[said]);
+        if self.cluster.is_some()
+            && let Some(room) = self.rooms.get(room)
+        {
+            let room = room.name.as_str().to_owned();
+            self.tell_cluster(ClusterEvent::Said { room, message: message.clone() });
+        }
         if let Some(room) = self.rooms.get_mut(room) {
             room.history.push(message);
             room.last_active_ms = now.unix_ms;
@@ -603,7 +664,7 @@ impl Chat {
             return self.push_to(id, payload);
         }
         let mut out = String::new();
-        let count = room.members.len();
+        let count = room.population();
         let header = if room.name.as_str() == LOBBY {
             Text::UsersHeader { count }
         } else {
@@ -614,11 +675,20 @@ impl Chat {
         // The global index is in name order; a room's members are those of its users who are in it.
         let members = self
             .by_name
-            .values()
-            .filter_map(|&user| self.clients.get(&user))
-            .filter(|c| c.rooms.iter().any(|&(r, _)| r == room_id));
-        let names = members.filter_map(|client| client.name.as_ref().map(Name::as_str));
-        let entries = names.map(|name| Text::UserEntry { name });
+            .iter()
+            .filter_map(|(key, &user)| Some((key, self.clients.get(&user)?)))
+            .filter(|(_, c)| c.rooms.iter().any(|&(r, _)| r == room_id))
+            .filter_map(|(key, client)| Some((key, client.name.as_ref()?.as_str())));
+        let names: Vec<&str> = match self.cluster.as_ref() {
+            None => members.map(|(_, name)| name).collect(),
+            // Users on other nodes, merged in the same order.
+            Some(cluster) => {
+                let mut all: Vec<(&NameKey, &str)> = members.chain(cluster.names_in(room_id)).collect();
+                all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                all.into_iter().map(|(_, name)| name).collect()
+            }
+        };
+        let entries = names.into_iter().map(|name| Text::UserEntry { name });
         self.render_bounded(lang, entries, count, &mut out);
         let payload: Payload = Rc::from(out.into_bytes());
         if let Some(room) = self.rooms.get_mut(room_id) {
@@ -636,7 +706,7 @@ impl Chat {
         out.push('\n');
         let entries = self.room_by_key.values().map(|&room_id| {
             let room = &self.rooms[room_id];
-            Text::RoomEntry { room: room.name.as_str(), members: room.members.len(), here: current == Some(room_id) }
+            Text::RoomEntry { room: room.name.as_str(), members: room.population(), here: current == Some(room_id) }
         });
         self.render_bounded(lang, entries, self.rooms.len(), &mut out);
         self.push_to(id, Rc::from(out.into_bytes()));
@@ -661,7 +731,14 @@ impl Chat {
     fn whisper(&mut self, id: ClientId, to: &str, text: &str, now: Now) {
         let Some(from) = self.name_of(id) else { return };
         let Some(&target) = self.by_name.get(&NameKey::of(to)) else {
-            return self.reply(id, &[Text::WhisperNoSuchUser { name: to }]);
+            let remote = self.cluster.as_ref().and_then(|cluster| cluster.user_named(&NameKey::of(to)));
+            let Some(remote) = remote.map(str::to_owned) else {
+                return self.reply(id, &[Text::WhisperNoSuchUser { name: to }]);
+            };
+            let from = from.as_str().to_owned();
+            let event = ClusterEvent::Whisper { from, to: remote.clone(), text: text.to_owned(), ts: now.unix_ms };
+            self.tell_cluster(event);
+            return self.reply(id, &[Text::WhisperSent { to: &remote }]);
         };
         if target == id {
             return self.reply(id, &[Text::WhisperToSelf]);
@@ -734,6 +811,7 @@ impl Chat {
         let room_name = self.rooms[room].name.as_str().to_owned();
         // Told before the member goes, so that the notice limit counts the room as it was.
         self.notify_room(room, Some(id), &[Text::LeftRoom { name: &user, room: &room_name }]);
+        self.tell_cluster(ClusterEvent::Parted { name: user.clone(), room: room_name.clone() });
         if let Some(client) = self.clients.get_mut(&id) {
             let (_, index) = client.rooms.remove(position);
             if was_current {
@@ -755,8 +833,13 @@ impl Chat {
     }
 
     /// `/nick NAME`: a new name under the same rules as a first one; the user's rooms hear of it.
-    fn nick(&mut self, id: ClientId, typed: &str) {
+    fn nick(&mut self, id: ClientId, typed: &str, now: Now) {
         let Some(new) = self.check_new_name(id, typed) else { return };
+        self.take_name(id, new, now);
+    }
+
+    /// Renames a named user to `new`, checked and (in a cluster) granted.
+    fn rename(&mut self, id: ClientId, new: Name) {
         let Some(client) = self.clients.get_mut(&id) else { return };
         let Some(old) = client.name.replace(new.clone()) else { return };
         let rooms: Vec<RoomId> = client.rooms.iter().map(|&(room, _)| room).collect();
@@ -776,6 +859,10 @@ impl Chat {
             self.notify_room(room, Some(id), &[Text::NickNotice { old: old.as_str(), new: new.as_str() }]);
         }
         self.effects.push(Effect::Renamed { id, old: old.as_str().to_owned(), new: new.as_str().to_owned() });
+        if self.cluster.is_some() {
+            self.effects.push(Effect::ReleaseName { name: old.as_str().to_owned(), shape: old.shape().value() });
+            self.tell_cluster(ClusterEvent::Renamed { old: old.as_str().to_owned(), new: new.as_str().to_owned() });
+        }
     }
 
     /// `/lang CODE`: from now on this user reads `CODE`, starting with the confirmation.
@@ -822,7 +909,7 @@ impl Chat {
         let quietest = self
             .rooms
             .iter()
-            .filter(|&(id, room)| room.members.is_empty() && id != self.lobby)
+            .filter(|&(id, room)| room.is_empty() && id != self.lobby)
             .min_by_key(|(_, room)| room.last_active_ms)
             .map(|(id, _)| id);
         let Some(room) = quietest else { return false };
@@ -844,6 +931,12 @@ impl Chat {
         }
         client.rooms.push((room, index));
         self.make_current(id, Some(room));
+        if self.cluster.is_some()
+            && let (Some(name), Some(room)) = (self.name_of(id), self.rooms.get(room))
+        {
+            let (name, room) = (name.as_str().to_owned(), room.name.as_str().to_owned());
+            self.tell_cluster(ClusterEvent::Joined { name, room });
+        }
     }
 
     /// Removes the member at `index` of `room`, keeping the index of the member moved into its place.
@@ -883,6 +976,12 @@ impl Chat {
         }
     }
 
+    /// Whether someone, on this node or (in a cluster) another, is called `name`.
+    fn user_exists(&self, name: &str) -> bool {
+        let key = NameKey::of(name);
+        self.by_name.contains_key(&key) || self.cluster.as_ref().is_some_and(|c| c.user_named(&key).is_some())
+    }
+
     fn name_of(&self, id: ClientId) -> Option<&Name> {
         self.clients.get(&id).and_then(|c| c.name.as_ref())
     }
@@ -906,7 +1005,7 @@ impl Chat {
     fn notify_room(&mut self, room_id: RoomId, except: Option<ClientId>, texts: &[Text<'_>]) {
         let Some(room) = self.rooms.get(room_id) else { return };
         let is_notice = !texts.iter().all(Text::same_in_every_language);
-        if room.members.is_empty() || (is_notice && room.members.len() > self.config.notice_limit) {
+        if room.members.is_empty() || (is_notice && room.population() > self.config.notice_limit) {
             return;
         }
         let mut payload = Localized::default();
@@ -1082,6 +1181,9 @@ mod tests {
                     Effect::Joined { name, .. } => self.log.push(format!("joined {name}")),
                     Effect::Left { name, reason, .. } => self.log.push(format!("left {name} {reason:?}")),
                     Effect::Renamed { old, new, .. } => self.log.push(format!("renamed {old} {new}")),
+                    Effect::ClaimName { .. } | Effect::ReleaseName { .. } | Effect::Cluster(_) => {
+                        unreachable!("a node standing alone makes no cluster effects")
+                    }
                 }
             }
         }
