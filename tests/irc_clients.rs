@@ -191,14 +191,12 @@ fn weechat_registers_joins_reads_timed_history_and_chats_with_a_line_user() {
     let home = dir.path().join("weechat");
     let fifo = home.join("fifo");
     let logs = home.join("logs");
-    // Logs written at once (not every 120 s), the FIFO at a known path, no TLS (WeeChat 3.8 calls the option
-    // `ssl`, 4.x `tls`: the one it does not know is an error it reports and goes past).
+    // Logs written at once (not every 120 s), the FIFO at a known path, no TLS (the default before WeeChat 4.0,
+    // which reads -notls; 3.x ignores it).
     let setup = [
         "/set logger.file.flush_delay 0".to_owned(),
         format!("/set fifo.file.path {}", fifo.display()),
-        format!("/server add charla {}/{}", irc.ip(), irc.port()),
-        "/set irc.server.charla.ssl off".to_owned(),
-        "/set irc.server.charla.tls off".to_owned(),
+        format!("/server add charla {}/{} -notls", irc.ip(), irc.port()),
         "/set irc.server.charla.nicks Wee".to_owned(),
         "/connect charla".to_owned(),
     ];
