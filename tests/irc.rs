@@ -156,7 +156,7 @@ fn the_commands_clients_send_get_the_replies_they_expect() {
     juan.expect(":charla 221 Juan :+");
     juan.send("WHO #general");
     juan.expect(":charla 352 Juan #general Ana charla charla Ana H :0 Ana");
-    juan.expect(":charla 352 Juan #general Juan charla charla Juan H :0 Juan");
+    juan.expect(":charla 352 Juan #general Juan charla charla Juan H :0 Juan Real");
     juan.expect(":charla 315 Juan #general :End of /WHO list");
     juan.send("WHOIS ana");
     juan.expect(":charla 311 Juan Ana Ana charla * :Ana");
@@ -256,4 +256,99 @@ fn a_silent_irc_client_is_pinged_then_dropped_and_an_answering_one_stays() {
     lively.send("PONG :charla");
     lively.send("PRIVMSG #general :still here");
     ana.expect_stamped("Lively: still here");
+}
+
+/// Registers as `nick` with USER `user` and real name `realname`, without capabilities, and reads the burst up
+/// to the end of #general's names.
+fn register_as(server: &TestServer, nick: &str, user: &str, realname: &str) -> Irc {
+    let mut irc = Irc::connect(server);
+    irc.send(&format!("NICK {nick}"));
+    irc.send(&format!("USER {user} 0 * :{realname}"));
+    irc.expect(&format!(":charla 001 {nick} :Welcome to the Charla chat, {nick}"));
+    irc.until(|l| l.starts_with(&format!(":charla 366 {nick} #general")));
+    irc
+}
+
+#[test]
+fn user_names_real_names_and_away_show_in_whois_who_userhost_and_private_messages() {
+    let server = server(&[]);
+    let _ana = server.join("Ana");
+    let mut juan = Irc::register(&server, "Juan");
+    // The user name keeps ASCII letters, digits and - _ . only; the real name is cleaned like a message.
+    let mut bea = register_as(&server, "Bea", "b~e.a\u{1b}", "Bea \u{1b}[1mGarcía");
+    juan.until(|l| l == ":Bea!Bea@charla JOIN :#general");
+    bea.send("AWAY :comiendo");
+    bea.expect(":charla 306 Bea :You have been marked as being away");
+
+    // A private message to someone away gets the away message back; a notice does not.
+    juan.send("PRIVMSG bea :hola");
+    juan.expect(":charla 301 Juan Bea :comiendo");
+    bea.expect(":Juan!Juan@charla PRIVMSG Bea :hola");
+    juan.send("NOTICE Bea :nada");
+    juan.send("PING :after-notice");
+    juan.expect(":charla PONG charla :after-notice");
+    bea.expect(":Juan!Juan@charla PRIVMSG Bea :nada");
+
+    juan.send("WHOIS bea");
+    juan.expect(":charla 311 Juan Bea be.a charla * :Bea [1mGarcía");
+    juan.expect(":charla 319 Juan Bea :#general");
+    juan.expect(":charla 312 Juan Bea charla :Charla");
+    juan.expect(":charla 301 Juan Bea :comiendo");
+    juan.expect(":charla 318 Juan Bea :End of /WHOIS list");
+
+    // WHO by nick, by mask (any case), for everyone, and for a room; G for someone away, H for the others; a
+    // line user shows by name alone.
+    juan.send("WHO BEA");
+    juan.expect(":charla 352 Juan * be.a charla charla Bea G :0 Bea [1mGarcía");
+    juan.expect(":charla 315 Juan BEA :End of /WHO list");
+    juan.send("WHO b?A*");
+    juan.expect(":charla 352 Juan * be.a charla charla Bea G :0 Bea [1mGarcía");
+    juan.expect(":charla 315 Juan b?A* :End of /WHO list");
+    juan.send("WHO *");
+    juan.expect(":charla 352 Juan * Ana charla charla Ana H :0 Ana");
+    juan.expect(":charla 352 Juan * be.a charla charla Bea G :0 Bea [1mGarcía");
+    juan.expect(":charla 352 Juan * Juan charla charla Juan H :0 Juan Real");
+    juan.expect(":charla 315 Juan * :End of /WHO list");
+    juan.send("WHO x*");
+    juan.expect(":charla 315 Juan x* :End of /WHO list");
+    juan.send("WHO #general");
+    juan.until(|l| l == ":charla 352 Juan #general be.a charla charla Bea G :0 Bea [1mGarcía");
+    juan.expect(":charla 315 Juan #general :End of /WHO list");
+
+    juan.send("USERHOST Bea Ana");
+    juan.expect(":charla 302 Juan :Bea=-be.a@charla Ana=+Ana@charla");
+
+    // Back: no more away message.
+    bea.send("AWAY");
+    bea.expect(":charla 305 Bea :You are no longer marked as being away");
+    juan.send("PRIVMSG Bea :¿ya?");
+    juan.send("PING :after-privmsg");
+    juan.expect(":charla PONG charla :after-privmsg");
+    bea.expect(":Juan!Juan@charla PRIVMSG Bea :¿ya?");
+    juan.send("USERHOST Bea");
+    juan.expect(":charla 302 Juan :Bea=+be.a@charla");
+}
+
+#[test]
+fn ping_without_a_token_topic_of_no_channel_and_user_without_a_real_name_get_their_numerics() {
+    let server = server(&[]);
+    let mut irc = Irc::connect(&server);
+    irc.send("NICK Bea");
+    irc.send("USER bea 0 * :");
+    irc.expect(":charla 461 * USER :Not enough parameters");
+    irc.send("USER bea 0 * :Bea");
+    irc.expect(":charla 001 Bea :Welcome to the Charla chat, Bea");
+    irc.until(|l| l.starts_with(":charla 366 Bea #general"));
+    irc.send("PING");
+    irc.expect(":charla 461 Bea PING :Not enough parameters");
+    irc.send("PING :");
+    irc.expect(":charla PONG charla :");
+    irc.send("TOPIC #nowhere");
+    irc.expect(":charla 403 Bea #nowhere :No such channel");
+    irc.send("TOPIC general");
+    irc.expect(":charla 403 Bea general :No such channel");
+    irc.send("TOPIC #general :nuevo");
+    irc.expect(":charla 482 Bea #general :Topics cannot be set here");
+    irc.send("TOPIC #General");
+    irc.expect(":charla 331 Bea #General :No topic is set");
 }

@@ -23,6 +23,9 @@
 #   QUICK=1         a smoke run: 2 s of sending, connect holds 1 s, waits at most 20 s for a quiet machine
 #   CHARLA_BEFORE   path of another charla-server binary, measured as "Charla before" alternately with this one
 #   NGIRCD=0        leave ngIRCd out (it is also left out, with a warning, when it is not installed)
+#   IRC=1           add Charla's IRC listener (measure.sh KIND charla-irc), with its CPU per delivery over ngIRCd's
+#                   and over Charla's own line protocol's
+#   FLOOR=0         leave the floor server out
 #   RESULTS_DIR     where the reports go (default: a fresh `mktemp -d`, printed)
 #   QUIET_MAX, TOOL_TIMEOUT, SERVER_CPU, TOOL_CPU: see measure.sh
 set -euo pipefail
@@ -42,12 +45,14 @@ fi
 
 build_release
 kinds=(charla)
+[ "${IRC:-0}" = 1 ] && kinds+=(charla-irc)
 if [ -n "${CHARLA_BEFORE:-}" ]; then
     [ -x "$CHARLA_BEFORE" ] || die "CHARLA_BEFORE is not an executable: $CHARLA_BEFORE"
     kinds+=(charla-before)
 fi
 tls=${TLS:-0}
-[ "$tls" = 1 ] || kinds+=(floor)
+# The floor server has no TLS.
+[ "$tls" = 1 ] || [ "${FLOOR:-1}" = 0 ] || kinds+=(floor)
 if [ "${NGIRCD:-1}" != 0 ]; then
     if command -v ngircd >/dev/null; then
         kinds+=(ngircd)
@@ -186,6 +191,7 @@ startrss() {
 label() {
     case $1 in
         charla) echo "Charla" ;;
+        charla-irc) echo "Charla IRC" ;;
         charla-before) echo "Charla before" ;;
         floor) echo "floor-server" ;;
         ngircd) echo "ngIRCd" ;;
@@ -193,6 +199,8 @@ label() {
 }
 ratios=()
 has ngircd && ratios+=("charla ngircd")
+has charla-irc && has ngircd && ratios+=("charla-irc ngircd")
+has charla-irc && ratios+=("charla-irc charla")
 has charla-before && ratios+=("charla charla-before")
 
 # row TITLE SCENARIO WHAT [ratio]: one line of the table; the ratio is of WHAT where that is a CPU figure.

@@ -8,11 +8,12 @@
 #
 # KIND:
 #   charla         charla-server ($CHARLA_SERVER, default: the newest release build of this repository)
+#   charla-irc     the same charla-server, driven over IRC through its --irc-listen listener
 #   charla-before  a second charla-server binary, $CHARLA_BEFORE, for before/after pairs measured alternately
 #   floor          `charla-bench floor-server`, Charla's I/O without the chat: the yardstick
 #   ngircd         ngIRCd (apt-get install ngircd), over IRC, configured from ngircd.conf.in on a free port
 #
-# Both Charla kinds run with --listen 127.0.0.1:0, a history file in a fresh `mktemp -d` directory,
+# The Charla kinds run with --listen 127.0.0.1:0 (charla-irc also with --irc-listen 127.0.0.1:0), a history file in a fresh `mktemp -d` directory,
 # --flood-rate 0 (flood control would hold each benchmark sender to 5 lines a second) and --max-clients 20000.
 #
 # TLS=1: the run is over TLS. A throwaway CA and a server certificate it signs (ECDSA P-256, for 127.0.0.1, ::1
@@ -37,8 +38,8 @@ name=$1
 kind=$2
 shift 2
 case $kind in
-    charla | charla-before | floor | ngircd) ;;
-    *) die "KIND must be charla, charla-before, floor or ngircd, not '$kind'" ;;
+    charla | charla-irc | charla-before | floor | ngircd) ;;
+    *) die "KIND must be charla, charla-irc, charla-before, floor or ngircd, not '$kind'" ;;
 esac
 
 if [ -z "${RESULTS_DIR:-}" ]; then
@@ -50,7 +51,7 @@ out=$RESULTS_DIR/$name.txt
 find_binaries
 
 case $kind in
-    charla) server=$CHARLA_SERVER ;;
+    charla | charla-irc) server=$CHARLA_SERVER ;;
     charla-before)
         server=${CHARLA_BEFORE:-}
         if [ -z "$server" ] || [ ! -x "$server" ]; then
@@ -117,6 +118,16 @@ case $kind in
         else
             addr=$(first_line_addr "$tmp/server.out" "$pid") || die "$kind did not start: $(tail -n 5 "$tmp/server.err")"
         fi
+        ;;
+    charla-irc)
+        # The same server and flags, plus the IRC listener, which prints `IRC on ADDR` (after the plain one).
+        pinned "$SERVER_CPU" "$server" --irc-listen 127.0.0.1:0 --listen 127.0.0.1:0 \
+            --history-file "$tmp/chat_history.json" --flood-rate 0 --max-clients 20000 \
+            >"$tmp/server.out" 2>"$tmp/server.err" &
+        pid=$!
+        line=$(wait_for_line "$tmp/server.out" "$pid" '^IRC on ' 10) || die "$kind did not start: $(tail -n 5 "$tmp/server.err")"
+        addr=${line##* }
+        extra=(--protocol irc)
         ;;
     floor)
         server=$CHARLA_BENCH

@@ -30,6 +30,11 @@ const ISUPPORT: [&str; 8] = [
 ];
 /// Names per RPL_NAMREPLY (353) line, so that each stays well under 512 bytes (a name is at most 128).
 const NAMES_PER_LINE: usize = 3;
+/// The longest user name kept from USER, in ASCII characters (WHOIS and WHO show it).
+const MAX_USERNAME_CHARS: usize = 32;
+/// The longest real name kept from USER, and the longest AWAY message, in bytes: short enough that a WHO or
+/// WHOIS line carrying it stays under IRC's 512 bytes.
+const MAX_FREE_TEXT_BYTES: usize = 200;
 
 /// An IRC connection's state beside what every client has.
 #[derive(Debug, Default)]
@@ -44,6 +49,12 @@ pub(super) struct IrcSession {
     server_time: bool,
     /// When it was pinged for being silent, if it was and has not answered.
     pinged_at: Option<Instant>,
+    /// The user name USER gave, reduced to ASCII letters, digits and `-_.` (the nick if nothing is left).
+    username: String,
+    /// The real name USER gave, cleaned like a message.
+    realname: String,
+    /// The AWAY message, while the user is away: told to whoever writes to it privately, shown by WHOIS.
+    away: Option<String>,
 }
 
 impl IrcSession {
@@ -94,16 +105,25 @@ impl Chat {
             },
             "USER" if registered => self.irc_numeric(id, 462, &["You may not reregister"]),
             "USER" => {
-                if params.len() < 4 {
+                // The real name is the fourth parameter, and may not be empty (Modern IRC).
+                if params.len() < 4 || params[3].is_empty() {
                     return self.irc_numeric(id, 461, &["USER", "Not enough parameters"]);
                 }
                 if let Some(session) = self.irc_session(id) {
                     session.user_given = true;
+                    session.username = params[0]
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                        .take(MAX_USERNAME_CHARS)
+                        .collect();
+                    session.realname = free_text(params[3]);
                 }
                 self.irc_try_register(id, now);
             }
             "PING" => {
-                let token = params.first().copied().unwrap_or("");
+                let Some(&token) = params.first() else {
+                    return self.irc_numeric(id, 461, &["PING", "Not enough parameters"]);
+                };
                 let mut out = String::new();
                 irc::from_server(&mut out, "PONG", &[SERVER_NAME, token]);
                 self.push_to(id, Rc::from(out.into_bytes()));
@@ -128,10 +148,7 @@ impl Chat {
             "TOPIC" => self.irc_topic(id, params),
             "LUSERS" => self.irc_lusers(id),
             "LIST" => self.irc_list(id),
-            "AWAY" if params.first().is_some_and(|m| !m.is_empty()) => {
-                self.irc_numeric(id, 306, &["You have been marked as being away"])
-            }
-            "AWAY" => self.irc_numeric(id, 305, &["You are no longer marked as being away"]),
+            "AWAY" => self.irc_away(id, params.first().copied()),
             "MOTD" => self.irc_numeric(id, 422, &["MOTD File is missing"]),
             "ISON" => self.irc_ison(id, params),
             "USERHOST" => self.irc_userhost(id, params),
@@ -321,6 +338,15 @@ impl Chat {
             } else if self.user_exists(target) {
                 let text = if action { format!("* {clean}") } else { clean.to_string() };
                 self.whisper(id, target, &text, now);
+                // A message (not a notice, which is never answered) to someone away gets the away message back
+                // (known for users of this node only).
+                if let Some(&user) = self.by_name.get(&NameKey::of(target))
+                    && let Some((nick, away)) = self.irc_identity(user).and_then(|who| Some((who.nick, who.away?)))
+                    && !notice
+                    && user != id
+                {
+                    self.irc_numeric(id, 301, &[&nick, &away]);
+                }
             } else if !notice {
                 self.irc_numeric(id, 401, &[target, "No such nick/channel"]);
             }
@@ -347,29 +373,57 @@ impl Chat {
         self.push_to(id, Rc::from(out.into_bytes()));
     }
 
+    /// WHO #room (its members), WHO nick, or WHO mask (`*` and `?` over nicks, without regard to case); as
+    /// many as fit in one reply.
     fn irc_who(&mut self, id: ClientId, params: &[&str]) {
         let Some(me) = self.name_of(id).map(|n| n.as_str().to_owned()) else { return };
         let mask = params.first().copied().unwrap_or("*");
-        let mut out = String::new();
-        let line = |out: &mut String, channel: &str, nick: &str| {
-            irc::numeric(out, 352, &me, &[channel, nick, USER_HOST, SERVER_NAME, nick, "H", &format!("0 {nick}")]);
-        };
-        if let Some(room) = RoomName::parse(mask)
+        let room = RoomName::parse(mask)
             .ok()
             .filter(|_| mask.starts_with('#'))
-            .and_then(|n| self.room_by_key.get(&n.key()).copied())
-        {
-            let channel = irc::channel(self.rooms[room].name.as_str());
-            for member in &self.rooms[room].members {
-                if let Some(nick) = self.name_of(member.id) {
-                    line(&mut out, &channel, nick.as_str());
-                }
+            .and_then(|n| self.room_by_key.get(&n.key()).copied());
+        let (channel, users): (String, Vec<ClientId>) = if let Some(room) = room {
+            (irc::channel(self.rooms[room].name.as_str()), self.rooms[room].members.iter().map(|m| m.id).collect())
+        } else if mask.contains(['*', '?']) {
+            let mask = mask.to_lowercase();
+            let users = self
+                .by_name
+                .values()
+                .copied()
+                .filter(|&user| self.name_of(user).is_some_and(|n| glob_matches(&mask, &n.as_str().to_lowercase())))
+                .collect();
+            ("*".to_owned(), users)
+        } else {
+            ("*".to_owned(), self.by_name.get(&NameKey::of(mask)).copied().into_iter().collect())
+        };
+        let budget = self.config.max_reply_bytes.saturating_sub(512);
+        let mut out = String::new();
+        for who in users.into_iter().filter_map(|user| self.irc_identity(user)) {
+            if out.len() > budget {
+                break;
             }
-        } else if let Some(nick) = self.by_name.get(&NameKey::of(mask)).and_then(|&user| self.name_of(user)) {
-            line(&mut out, "*", nick.as_str());
+            let flags = if who.away.is_some() { "G" } else { "H" };
+            // The last field is the hop count (always 0: one server) and the real name.
+            let realname = format!("0 {}", who.realname);
+            let fields = [&channel, &who.username, USER_HOST, SERVER_NAME, &who.nick, flags, &realname];
+            irc::numeric(&mut out, 352, &me, &fields);
         }
         irc::numeric(&mut out, 315, &me, &[mask, "End of /WHO list"]);
         self.push_to(id, Rc::from(out.into_bytes()));
+    }
+
+    /// How `user` shows in WHO and WHOIS: IRC users as USER and AWAY left them, everyone else by name alone.
+    fn irc_identity(&self, user: ClientId) -> Option<Identity> {
+        let client = self.clients.get(&user)?;
+        let nick = client.name.as_ref()?.as_str().to_owned();
+        let session = client.irc.as_deref();
+        let given = |text: Option<&String>| text.filter(|t| !t.is_empty()).cloned().unwrap_or_else(|| nick.clone());
+        Some(Identity {
+            username: given(session.map(|s| &s.username)),
+            realname: given(session.map(|s| &s.realname)),
+            away: session.and_then(|s| s.away.clone()),
+            nick,
+        })
     }
 
     fn irc_whois(&mut self, id: ClientId, params: &[&str]) {
@@ -378,16 +432,19 @@ impl Chat {
             return self.irc_numeric(id, 431, &["No nickname given"]);
         };
         let mut out = String::new();
-        match self.by_name.get(&NameKey::of(target)).copied() {
-            Some(user) => {
-                let nick = self.name_of(user).map_or_else(String::new, |n| n.as_str().to_owned());
-                irc::numeric(&mut out, 311, &me, &[&nick, &nick, USER_HOST, "*", &nick]);
+        match self.by_name.get(&NameKey::of(target)).copied().and_then(|user| Some((user, self.irc_identity(user)?))) {
+            Some((user, who)) => {
+                let nick = who.nick;
+                irc::numeric(&mut out, 311, &me, &[&nick, &who.username, USER_HOST, "*", &who.realname]);
                 let channels: Vec<String> =
                     self.irc_rooms_of(user).iter().map(|(_, name)| irc::channel(name)).collect();
                 if !channels.is_empty() {
                     irc::numeric(&mut out, 319, &me, &[&nick, &channels.join(" ")]);
                 }
                 irc::numeric(&mut out, 312, &me, &[&nick, SERVER_NAME, "Charla"]);
+                if let Some(away) = &who.away {
+                    irc::numeric(&mut out, 301, &me, &[&nick, away]);
+                }
                 irc::numeric(&mut out, 318, &me, &[&nick, "End of /WHOIS list"]);
             }
             None => {
@@ -425,7 +482,10 @@ impl Chat {
         let Some(channel) = params.first() else {
             return self.irc_numeric(id, 461, &["TOPIC", "Not enough parameters"]);
         };
-        if params.len() > 1 {
+        let exists = RoomName::parse(channel).ok().is_some_and(|name| self.room_by_key.contains_key(&name.key()));
+        if !channel.starts_with('#') || !exists {
+            self.irc_numeric(id, 403, &[channel, "No such channel"]);
+        } else if params.len() > 1 {
             self.irc_numeric(id, 482, &[channel, "Topics cannot be set here"]);
         } else {
             self.irc_numeric(id, 331, &[channel, "No topic is set"]);
@@ -466,12 +526,30 @@ impl Chat {
     }
 
     fn irc_userhost(&mut self, id: ClientId, params: &[&str]) {
+        // `nick=+user@host`, `-` instead of `+` for someone away.
         let replies: Vec<String> = params
             .iter()
-            .filter_map(|nick| self.by_name.get(&NameKey::of(nick)).and_then(|&user| self.name_of(user)))
-            .map(|name| format!("{0}=+{0}@{USER_HOST}", name.as_str()))
+            .filter_map(|nick| self.by_name.get(&NameKey::of(nick)).and_then(|&user| self.irc_identity(user)))
+            .map(|who| {
+                let here = if who.away.is_some() { '-' } else { '+' };
+                format!("{}={here}{}@{USER_HOST}", who.nick, who.username)
+            })
             .collect();
         self.irc_numeric(id, 302, &[&replies.join(" ")]);
+    }
+
+    /// AWAY :message marks the user away (306), AWAY alone or with nothing but blanks marks it back (305).
+    fn irc_away(&mut self, id: ClientId, message: Option<&str>) {
+        let away = message.map(free_text).filter(|m| !m.trim().is_empty());
+        let reply = if away.is_some() {
+            (306, "You have been marked as being away")
+        } else {
+            (305, "You are no longer marked as being away")
+        };
+        if let Some(session) = self.irc_session(id) {
+            session.away = away;
+        }
+        self.irc_numeric(id, reply.0, &[reply.1]);
     }
 
     /// CAP LS, REQ, LIST and END (IRCv3 capability negotiation); `server-time` is the one capability.
@@ -560,5 +638,82 @@ impl Chat {
         let mut out = String::new();
         irc::from_user(&mut out, nick, command, params);
         self.push_to(id, Rc::from(out.into_bytes()));
+    }
+}
+
+/// How one user shows in WHO and WHOIS.
+struct Identity {
+    nick: String,
+    username: String,
+    realname: String,
+    away: Option<String>,
+}
+
+/// Text a user gave for others to read (a real name, an away message): cleaned like a message, and cut at a
+/// character boundary to at most [`MAX_FREE_TEXT_BYTES`].
+fn free_text(text: &str) -> String {
+    let mut clean = clean_message(text).into_owned();
+    let mut end = clean.len().min(MAX_FREE_TEXT_BYTES);
+    while !clean.is_char_boundary(end) {
+        end -= 1;
+    }
+    clean.truncate(end);
+    clean
+}
+
+/// Whether `text` matches the IRC mask `mask`: `*` stands for any run of characters, `?` for one. Greedy with
+/// one backtrack point, so linear in practice and never worse than their product.
+fn glob_matches(mask: &str, text: &str) -> bool {
+    let (mask, text): (Vec<char>, Vec<char>) = (mask.chars().collect(), text.chars().collect());
+    let (mut m, mut t) = (0, 0);
+    // The last `*` seen, and where in the text it started matching.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match mask.get(m) {
+            Some(&'*') => {
+                star = Some((m, t));
+                m += 1;
+            }
+            Some(&c) if c == '?' || c == text[t] => {
+                m += 1;
+                t += 1;
+            }
+            _ => match star {
+                // Let the last `*` take one more character, and go on from there.
+                Some((at, from)) => {
+                    star = Some((at, from + 1));
+                    m = at + 1;
+                    t = from + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    mask[m..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_match_like_irc_masks() {
+        assert!(glob_matches("*", "coolnick"));
+        assert!(glob_matches("coolni*", "coolnick"));
+        assert!(glob_matches("c?oln*k", "coolnick"));
+        assert!(glob_matches("*nick", "coolnick"));
+        assert!(glob_matches("*o*o*", "coolnick"));
+        assert!(!glob_matches("coolni", "coolnick"));
+        assert!(!glob_matches("?", ""));
+        assert!(!glob_matches("*x*", "coolnick"));
+        assert!(glob_matches("maría*", "maría"));
+    }
+
+    #[test]
+    fn free_text_is_cleaned_and_cut_at_a_character() {
+        assert_eq!(free_text("a\u{1b}[31mb"), "a[31mb");
+        let long = "é".repeat(MAX_FREE_TEXT_BYTES);
+        let cut = free_text(&long);
+        assert!(cut.len() <= MAX_FREE_TEXT_BYTES && cut.chars().all(|c| c == 'é'), "{cut}");
     }
 }
