@@ -352,3 +352,24 @@ fn ping_without_a_token_topic_of_no_channel_and_user_without_a_real_name_get_the
     irc.send("TOPIC #General");
     irc.expect(":charla 331 Bea #General :No topic is set");
 }
+
+#[test]
+fn someone_sharing_several_channels_quits_or_renames_once_for_an_irc_user() {
+    let server = server(&[]);
+    let mut juan = Irc::register(&server, "Juan");
+    juan.send("JOIN #cocina");
+    juan.until(|l| l.starts_with(":charla 366 Juan #cocina"));
+    let mut ana = server.join("Ana");
+    juan.expect(":Ana!Ana@charla JOIN :#general");
+    ana.send("/join cocina");
+    ana.expect("Now in #cocina");
+    juan.expect(":Ana!Ana@charla JOIN :#cocina");
+    ana.send("/nick Anita");
+    ana.expect("You are now known as Anita");
+    juan.expect(":Ana!Ana@charla NICK :Anita");
+    ana.send("/quit");
+    juan.expect(":Anita!Anita@charla QUIT :Left the chat");
+    // One of each: the next line is the answer to this PING, not a second NICK or QUIT.
+    juan.send("PING :check");
+    juan.expect(":charla PONG charla :check");
+}

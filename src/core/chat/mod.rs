@@ -457,9 +457,10 @@ impl Chat {
             self.effects.push(Effect::ReleaseName { name: name.as_str().to_owned(), shape: name.shape().value() });
             self.tell_cluster(ClusterEvent::Offline { name: name.as_str().to_owned() });
         }
+        let rooms: Vec<RoomId> = client.rooms.iter().map(|&(room, _)| room).collect();
+        // Told before the member goes, so that the notice limit counts the rooms as they were.
+        self.notify_user_change(&rooms, Some(id), &[Text::Left { name: name.as_str() }]);
         for &(room, index) in &client.rooms {
-            // Told before the member goes, so that the notice limit counts the room as it was.
-            self.notify_room(room, Some(id), &[Text::Left { name: name.as_str() }]);
             self.remove_member(room, index);
             self.drop_if_vacant(room);
         }
@@ -852,12 +853,12 @@ impl Chat {
         } else {
             self.reply(id, &[Text::NickChanged { name: new.as_str() }]);
         }
-        for room in rooms {
+        for &room in &rooms {
             if let Some(room) = self.rooms.get_mut(room) {
                 room.users_reply = Default::default();
             }
-            self.notify_room(room, Some(id), &[Text::NickNotice { old: old.as_str(), new: new.as_str() }]);
         }
+        self.notify_user_change(&rooms, Some(id), &[Text::NickNotice { old: old.as_str(), new: new.as_str() }]);
         self.effects.push(Effect::Renamed { id, old: old.as_str().to_owned(), new: new.as_str().to_owned() });
         if self.cluster.is_some() {
             self.effects.push(Effect::ReleaseName { name: old.as_str().to_owned(), shape: old.shape().value() });
@@ -1003,6 +1004,42 @@ impl Chat {
     /// Sends `texts` to a room's members (but `except`), rendered once per variant in use among them: a
     /// notice, only while the room is within the notice limit; a message, always.
     fn notify_room(&mut self, room_id: RoomId, except: Option<ClientId>, texts: &[Text<'_>]) {
+        self.notify_room_in(room_id, except, texts, None);
+    }
+
+    /// A notice about a user rather than a room (leaving the chat, a new name), to everyone who shares a room
+    /// with it: per room for line users (each room's copy tagged as its lines are), but once for an IRC user,
+    /// for whom it is one QUIT or NICK however many channels they share.
+    fn notify_user_change(&mut self, rooms: &[RoomId], except: Option<ClientId>, texts: &[Text<'_>]) {
+        let mut irc_members: Vec<(ClientId, Lang)> = Vec::new();
+        for &room_id in rooms {
+            self.notify_room_in(room_id, except, texts, Some(Dialect::Line));
+            let Some(room) = self.rooms.get(room_id) else { continue };
+            if room.population() > self.config.notice_limit {
+                continue;
+            }
+            let irc = room.members.iter().filter(|m| m.variant.dialect == Dialect::Irc && Some(m.id) != except);
+            irc_members.extend(irc.map(|m| (m.id, m.variant.lang)));
+        }
+        irc_members.sort_unstable_by_key(|&(id, _)| id);
+        irc_members.dedup_by_key(|&mut (id, _)| id);
+        let mut by_lang: [Option<Payload>; Lang::ALL.len()] = Default::default();
+        for (id, lang) in irc_members {
+            let payload = by_lang[lang.index()].get_or_insert_with(|| {
+                let mut out = String::new();
+                for text in texts {
+                    // QUIT and NICK name no channel.
+                    crate::core::irc::render_broadcast(text, lang, LOBBY, &mut out);
+                }
+                Rc::from(out.into_bytes())
+            });
+            let payload = Rc::clone(payload);
+            self.push_to(id, payload);
+        }
+    }
+
+    /// [`Chat::notify_room`], to the members of one dialect only when `only` is given.
+    fn notify_room_in(&mut self, room_id: RoomId, except: Option<ClientId>, texts: &[Text<'_>], only: Option<Dialect>) {
         let Some(room) = self.rooms.get(room_id) else { return };
         let is_notice = !texts.iter().all(Text::same_in_every_language);
         if room.members.is_empty() || (is_notice && room.population() > self.config.notice_limit) {
@@ -1012,7 +1049,7 @@ impl Chat {
         // A message reads the same in both languages: one rendering per dialect and tag.
         let mut shared: [Option<Payload>; 4] = Default::default();
         for variant in Variant::all() {
-            if room.readers[variant.index()] == 0 {
+            if room.readers[variant.index()] == 0 || only.is_some_and(|dialect| dialect != variant.dialect) {
                 continue;
             }
             let form = 2 * (variant.dialect as usize) + usize::from(variant.tagged);

@@ -335,10 +335,10 @@ impl Chat {
         }
         let Some(user) = cluster.users.remove(&key) else { return };
         cluster.shapes.remove(&NameShape::of(&user.name));
+        if notify {
+            self.notify_user_change(&user.rooms, None, &[Text::Left { name: &user.name }]);
+        }
         for room in user.rooms {
-            if notify {
-                self.notify_room(room, None, &[Text::Left { name: &user.name }]);
-            }
             if let Some(r) = self.rooms.get_mut(room) {
                 r.remove_remote();
             }
@@ -367,12 +367,12 @@ impl Chat {
         user.name = new.to_owned();
         let rooms = user.rooms.clone();
         cluster.users.insert(NameKey::of(new), user);
-        for room in rooms {
+        for &room in &rooms {
             if let Some(r) = self.rooms.get_mut(room) {
                 r.users_reply = Default::default();
             }
-            self.notify_room(room, None, &[Text::NickNotice { old, new }]);
         }
+        self.notify_user_change(&rooms, None, &[Text::NickNotice { old, new }]);
     }
 
     /// The room called `name` for a remote user or message: found, or created while under the room cap (a node
