@@ -32,7 +32,7 @@ fn the_client_help_has_its_defaults_in_one_column() {
 
 #[test]
 fn the_server_help_has_its_defaults_in_one_column() {
-    assert_defaults_in_one_column(&help_of(env!("CARGO_BIN_EXE_charla-server")), 27);
+    assert_defaults_in_one_column(&help_of(env!("CARGO_BIN_EXE_charla-server")), 29);
 }
 
 #[test]

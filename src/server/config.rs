@@ -55,6 +55,10 @@ pub struct ServerConfig {
     pub irc_listen: Option<SocketAddr>,
     /// Where IRC clients are served over TLS (with the TLS certificate), if anywhere.
     pub irc_tls_listen: Option<SocketAddr>,
+    /// The Redis this node shares the chat through with other nodes (`--cluster`), if any.
+    pub cluster: Option<ClusterAddress>,
+    /// This node's name in the cluster, for the logs; `None`: the host name and the process id.
+    pub node_name: Option<String>,
     pub history_file: PathBuf,
     pub save_interval: Duration,
     pub max_clients: usize,
@@ -80,6 +84,8 @@ impl Default for ServerConfig {
             web_origins: Vec::new(),
             irc_listen: None,
             irc_tls_listen: None,
+            cluster: None,
+            node_name: None,
             history_file: PathBuf::from(DEFAULT_HISTORY_FILE),
             save_interval: DEFAULT_SAVE_INTERVAL,
             max_clients: DEFAULT_MAX_CLIENTS,
@@ -91,6 +97,21 @@ impl Default for ServerConfig {
         }
     }
 }
+
+/// A Redis URL as given (`redis://[[USER]:PASSWORD@]HOST:PORT[/DB]`), checked when the cluster starts. Its
+/// `Debug` hides it whole, so a password in it never reaches a log through the configuration.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClusterAddress(pub String);
+
+impl fmt::Debug for ClusterAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClusterAddress(..)")
+    }
+}
+
+/// The environment variable that gives `--cluster` when the flag and the file do not, so a password need not be
+/// on a command line (where `ps` shows it) or in a file others may read.
+pub const CLUSTER_ENV: &str = "CHARLA_CLUSTER";
 
 /// A value given for a setting: on the command line always text, in the file typed.
 #[derive(Debug, Clone, PartialEq)]
@@ -288,6 +309,32 @@ pub const SETTINGS: &[Setting] = &[
         repeatable: false,
         set: |config, value| {
             config.chat.irc_ping_after = seconds(value, 1, 86_400)?;
+            Ok(())
+        },
+    },
+    Setting {
+        flag: "cluster",
+        value_name: "URL",
+        help: "share the chat with other nodes through Redis",
+        default: || DefaultValue::Unset("off"),
+        repeatable: false,
+        set: |config, value| {
+            config.cluster = Some(ClusterAddress(text(value)?));
+            Ok(())
+        },
+    },
+    Setting {
+        flag: "node-name",
+        value_name: "NAME",
+        help: "this node's name in a cluster's logs",
+        default: || DefaultValue::Unset("host-pid"),
+        repeatable: false,
+        set: |config, value| {
+            let name = text(value)?;
+            if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(format!("expected 1 to 64 characters without spaces, got {}", shown(value)));
+            }
+            config.node_name = Some(name);
             Ok(())
         },
     },
@@ -566,6 +613,12 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
     }
     // No single reply (a welcome with its history, a /users list) may fill a queue that a reader keeps up with.
     config.chat.max_reply_bytes = config.max_queue_bytes / 2;
+    if config.cluster.is_none()
+        && let Some(url) = std::env::var_os(CLUSTER_ENV).filter(|url| !url.is_empty())
+    {
+        let url = url.into_string().map_err(|_| format!("${CLUSTER_ENV} is not UTF-8"))?;
+        config.cluster = Some(ClusterAddress(url));
+    }
     Ok(Invocation::Run(Box::new(config)))
 }
 
