@@ -141,6 +141,11 @@ fn check_characters(name: &str) -> Result<(), NameError> {
 }
 
 impl NameKey {
+    /// The key as text: what a cluster names a room's shared history by.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// The key any string would have as a name; used to look up a whisper's target as typed.
     pub fn of(name: &str) -> NameKey {
         // Lowercasing can itself produce decomposed sequences, so normalise on both sides of it.

@@ -183,8 +183,6 @@ impl Connections {
                     };
                     log::info!("leave: {name} from {} ({why})", self.peer_of(id));
                 }
-                // The cluster module takes these before the effects get here; a node standing alone has none.
-                Effect::ClaimName { .. } | Effect::ReleaseName { .. } | Effect::Cluster(_) => {}
             }
         }
     }

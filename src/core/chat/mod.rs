@@ -125,13 +125,19 @@ pub enum Effect {
     Renamed { id: ClientId, old: String, new: String },
     /// A named user left; the loop logs it with the address.
     Left { id: ClientId, name: String, reason: LeaveReason },
-    /// In a cluster: ask the cluster for `name` (whose look-alike shape is `shape`) for `id`, and answer with
+}
+
+/// What the cluster module must do, when the chat is shared with other nodes; taken apart from the connection
+/// effects ([`Chat::take_cluster_effects`]), as the history saver takes history apart from them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterEffect {
+    /// Ask the cluster for `name` (whose look-alike shape is `shape`) for `id`, and answer with
     /// [`Chat::claim_result`] quoting `claim`.
-    ClaimName { id: ClientId, claim: u64, name: String, shape: u64 },
-    /// In a cluster: this node's user no longer uses `name`; the cluster may give it to someone else.
-    ReleaseName { name: String, shape: u64 },
-    /// In a cluster: tell the other nodes.
-    Cluster(ClusterEvent),
+    Claim { id: ClientId, claim: u64, name: String, shape: u64 },
+    /// This node's user no longer uses `name`; the cluster may give it to someone else.
+    Release { name: String, shape: u64 },
+    /// Tell the other nodes.
+    Tell(ClusterEvent),
 }
 
 /// The chat's settings: everything the core needs to know, and nothing about sockets or files. The server's
@@ -238,6 +244,7 @@ pub struct Chat {
     /// Users on other nodes and names being claimed, when the chat is shared with other nodes.
     cluster: Option<Box<ClusterState>>,
     effects: Vec<Effect>,
+    cluster_effects: Vec<ClusterEffect>,
 }
 
 impl Chat {
@@ -264,6 +271,7 @@ impl Chat {
             deadlines: DeadlineHeap::new(),
             cluster,
             effects: Vec::new(),
+            cluster_effects: Vec::new(),
         };
         let lobby = Room::new(RoomName::lobby(), History::new(chat.config.history_size));
         chat.lobby = chat.rooms.insert(lobby);
@@ -292,6 +300,12 @@ impl Chat {
     /// Moves the pending effects into `out` (which should be empty), oldest first.
     pub fn take_effects(&mut self, out: &mut Vec<Effect>) {
         std::mem::swap(&mut self.effects, out);
+    }
+
+    /// Moves the pending cluster effects into `out` (which should be empty), oldest first. A node standing alone
+    /// has none.
+    pub fn take_cluster_effects(&mut self, out: &mut Vec<ClusterEffect>) {
+        std::mem::swap(&mut self.cluster_effects, out);
     }
 
     /// Calls `each` with every client `to` names, as membership stands now, and the variant it receives. This
@@ -454,7 +468,8 @@ impl Chat {
         self.by_name.remove(&name.key());
         self.by_shape.remove(&name.shape());
         if self.cluster.is_some() {
-            self.effects.push(Effect::ReleaseName { name: name.as_str().to_owned(), shape: name.shape().value() });
+            self.cluster_effects
+                .push(ClusterEffect::Release { name: name.as_str().to_owned(), shape: name.shape().value() });
             self.tell_cluster(ClusterEvent::Offline { name: name.as_str().to_owned() });
         }
         let rooms: Vec<RoomId> = client.rooms.iter().map(|&(room, _)| room).collect();
@@ -861,7 +876,8 @@ impl Chat {
         self.notify_user_change(&rooms, Some(id), &[Text::NickNotice { old: old.as_str(), new: new.as_str() }]);
         self.effects.push(Effect::Renamed { id, old: old.as_str().to_owned(), new: new.as_str().to_owned() });
         if self.cluster.is_some() {
-            self.effects.push(Effect::ReleaseName { name: old.as_str().to_owned(), shape: old.shape().value() });
+            self.cluster_effects
+                .push(ClusterEffect::Release { name: old.as_str().to_owned(), shape: old.shape().value() });
             self.tell_cluster(ClusterEvent::Renamed { old: old.as_str().to_owned(), new: new.as_str().to_owned() });
         }
     }
@@ -1218,9 +1234,6 @@ mod tests {
                     Effect::Joined { name, .. } => self.log.push(format!("joined {name}")),
                     Effect::Left { name, reason, .. } => self.log.push(format!("left {name} {reason:?}")),
                     Effect::Renamed { old, new, .. } => self.log.push(format!("renamed {old} {new}")),
-                    Effect::ClaimName { .. } | Effect::ReleaseName { .. } | Effect::Cluster(_) => {
-                        unreachable!("a node standing alone makes no cluster effects")
-                    }
                 }
             }
         }

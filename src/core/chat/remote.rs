@@ -1,15 +1,15 @@
 //! The chat as one node of a cluster sees it: users on other nodes, names claimed cluster-wide, and the events
 //! that keep every node's picture the same.
 //!
-//! Still no I/O: a name is claimed through `Effect::ClaimName` and the answer comes back through
-//! [`Chat::claim_result`]; what this node's users do leaves as `Effect::Cluster`, what other nodes' users do comes
+//! Still no I/O: a name is claimed through `ClusterEffect::Claim` and the answer comes back through
+//! [`Chat::claim_result`]; what this node's users do leaves as `ClusterEffect::Tell`, what other nodes' users do comes
 //! in through [`Chat::cluster_event`]. A node not heard from for the node timeout is taken for dead and its users
 //! leave, with the notices a local leave would give.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use super::{Chat, ClientId, Effect, LeaveReason, Now, stored_text};
+use super::{Chat, ClientId, ClusterEffect, Effect, LeaveReason, Now, stored_text};
 use crate::core::catalog::Text;
 use crate::core::cluster::{ClusterEvent, RosterEntry};
 use crate::core::history::{History, StoredMessage};
@@ -135,7 +135,12 @@ impl Chat {
         };
         cluster.last_claim += 1;
         let claim = cluster.last_claim;
-        self.effects.push(Effect::ClaimName { id, claim, name: name.as_str().to_owned(), shape: name.shape().value() });
+        self.cluster_effects.push(ClusterEffect::Claim {
+            id,
+            claim,
+            name: name.as_str().to_owned(),
+            shape: name.shape().value(),
+        });
         cluster.claims.insert(id, PendingClaim { claim, name, held: Vec::new() });
     }
 
@@ -197,7 +202,7 @@ impl Chat {
     /// Tells the other nodes, if any.
     pub(super) fn tell_cluster(&mut self, event: ClusterEvent) {
         if self.cluster.is_some() {
-            self.effects.push(Effect::Cluster(event));
+            self.cluster_effects.push(ClusterEffect::Tell(event));
         }
     }
 
@@ -209,8 +214,8 @@ impl Chat {
         for node in cluster.nodes.values_mut() {
             node.last_heard = now.mono;
         }
-        self.effects.push(Effect::Cluster(ClusterEvent::Hello));
-        self.effects.push(Effect::Cluster(ClusterEvent::Roster { users: self.roster() }));
+        self.cluster_effects.push(ClusterEffect::Tell(ClusterEvent::Hello));
+        self.cluster_effects.push(ClusterEffect::Tell(ClusterEvent::Roster { users: self.roster() }));
     }
 
     /// The link to the other nodes is down: nobody is timed out until it is back.
@@ -278,7 +283,7 @@ impl Chat {
             log::info!("cluster: node {node} joined");
             if !matches!(event, ClusterEvent::Hello | ClusterEvent::Roster { .. }) {
                 // A node heard from for the first time mid-stream (this node started after it): ask who it has.
-                self.effects.push(Effect::Cluster(ClusterEvent::Hello));
+                self.cluster_effects.push(ClusterEffect::Tell(ClusterEvent::Hello));
             }
         }
         match event {
@@ -297,7 +302,7 @@ impl Chat {
             ClusterEvent::Whisper { from, to, text, ts } => self.remote_whisper(&from, &to, &text, ts),
             ClusterEvent::Hello => {
                 let users = self.roster();
-                self.effects.push(Effect::Cluster(ClusterEvent::Roster { users }));
+                self.cluster_effects.push(ClusterEffect::Tell(ClusterEvent::Roster { users }));
             }
             ClusterEvent::Roster { users } => self.apply_roster(run, users),
             ClusterEvent::Heartbeat => {}
@@ -609,6 +614,12 @@ mod tests {
                     for effect in effects {
                         self.apply(i, effect);
                     }
+                    let mut cluster_effects = Vec::new();
+                    self.nodes[i].chat.take_cluster_effects(&mut cluster_effects);
+                    busy |= !cluster_effects.is_empty();
+                    for effect in cluster_effects {
+                        self.apply_cluster(i, effect);
+                    }
                 }
                 while let Some((from, event)) = self.bus.pop_front() {
                     busy = true;
@@ -640,18 +651,25 @@ mod tests {
                     }
                 }
                 Effect::Close(id) => self.nodes[i].closed.push(id),
-                Effect::ClaimName { id, claim, shape, .. } if self.defer_claims => {
+                Effect::Joined { .. } | Effect::Left { .. } | Effect::Renamed { .. } => {}
+            }
+        }
+
+        fn apply_cluster(&mut self, i: usize, effect: ClusterEffect) {
+            match effect {
+                ClusterEffect::Claim { id, claim, shape, .. } if self.defer_claims => {
                     self.deferred.push((i, id, claim, shape))
                 }
-                Effect::ClaimName { id, claim, shape, .. } => self.answer(i, id, claim, shape),
-                Effect::ReleaseName { shape, .. } => {
+                ClusterEffect::Claim { id, claim, shape, .. } => self.answer(i, id, claim, shape),
+                ClusterEffect::Release { shape, .. } => {
                     if self.claims.get(&shape) == Some(&self.nodes[i].run) {
                         self.claims.remove(&shape);
                     }
                 }
-                Effect::Cluster(event) if self.redis_up && self.nodes[i].connected => self.bus.push_back((i, event)),
-                Effect::Cluster(_) => {}
-                Effect::Joined { .. } | Effect::Left { .. } | Effect::Renamed { .. } => {}
+                ClusterEffect::Tell(event) if self.redis_up && self.nodes[i].connected => {
+                    self.bus.push_back((i, event))
+                }
+                ClusterEffect::Tell(_) => {}
             }
         }
     }
