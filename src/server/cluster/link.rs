@@ -763,9 +763,8 @@ mod tests {
         }
         assert_eq!(node.call(3, &[b"LLEN", b"charla:history"], second), Ok(RespValue::Integer(2)));
         // Redis's refusal is a reply for the caller to judge; an empty command never leaves.
-        assert!(
-            matches!(node.call(4, &[b"INCR", b"charla:history"], second), Ok(RespValue::Error(e)) if e.starts_with("WRONGTYPE"))
-        );
+        let refused = node.call(4, &[b"INCR", b"charla:history"], second);
+        assert!(matches!(&refused, Ok(RespValue::Error(e)) if e.starts_with("WRONGTYPE")), "{refused:?}");
         assert_eq!(node.call(5, &[], second), Err("an empty command was not sent".to_owned()));
         assert_eq!(node.call(6, &[b"GET", b"charla:name:ana"], second), Ok(RespValue::Bulk(Some(b"node-1".to_vec()))));
         assert_eq!(node.link().queued(), 0);

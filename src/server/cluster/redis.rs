@@ -205,7 +205,7 @@ impl RedisError {
 
     /// Whether a read timed out with nothing else wrong: on the subscriber's connection, just quiet.
     pub(crate) fn is_timeout(&self) -> bool {
-        matches!(&self.kind, RedisErrorKind::Io(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut))
+        matches!(&self.kind, RedisErrorKind::Io(e) if is_timeout(e))
     }
 }
 
@@ -213,9 +213,7 @@ impl fmt::Display for RedisError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "redis {}: {}: ", self.endpoint, self.step)?;
         match &self.kind {
-            RedisErrorKind::Io(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                write!(f, "no answer within {IO_TIMEOUT:?}")
-            }
+            RedisErrorKind::Io(e) if is_timeout(e) => write!(f, "no answer within {IO_TIMEOUT:?}"),
             RedisErrorKind::Io(e) => write!(f, "{e}"),
             RedisErrorKind::Protocol(e) => write!(f, "protocol error: {e}"),
             RedisErrorKind::Closed => f.write_str("the connection was closed"),
@@ -227,6 +225,11 @@ impl fmt::Display for RedisError {
 }
 
 impl std::error::Error for RedisError {}
+
+/// A read or write that hit its socket timeout (Linux reports EAGAIN, which std calls `WouldBlock`).
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
 
 /// One connection: the socket, the bytes read but not yet parsed, and a buffer the next commands are encoded in.
 pub(crate) struct RedisConnection {
