@@ -3,7 +3,8 @@
 //! tool's own `floor-server`. With `--rooms`, the clients are in their rooms on the server, and every message
 //! reaches its own room's clients and no one else. With `--tls`, the same over TLS with a test certificate, and
 //! the connect run counts every handshake. With `--ws`, the same runs go through the web listener, one WebSocket
-//! per client, and with both, through its TLS listener.
+//! per client, and with both, through its TLS listener. With two servers as targets, each gets half the clients,
+//! and the report sums both servers' memory and CPU.
 
 mod common;
 
@@ -433,4 +434,54 @@ fn over_websocket_inside_tls_a_fanout_loses_nothing() {
     assert!(sent > 0, "{fanout:#}");
     assert_eq!(count(&fanout, "/fanout/deliveries_received"), 10 * sent, "{fanout:#}");
     assert_eq!(count(&fanout, "/fanout/lost"), 0, "{fanout:#}");
+}
+
+#[test]
+fn with_two_targets_a_connect_run_puts_half_the_clients_on_each_server() {
+    let servers = [TestServer::start(&["--flood-rate", "0"]), TestServer::start(&["--flood-rate", "0"])];
+    let mut watchers = [servers[0].join("Watcher"), servers[1].join("Watcher")];
+    let targets = format!("{},{}", servers[0].addr, servers[1].addr);
+    let pids = format!("{},{}", servers[0].pid(), servers[1].pid());
+    let run = {
+        let targets = targets.clone();
+        std::thread::spawn(move || {
+            let args = ["connect", "--clients", "20", "--hold", "3", "--login-timeout", "5", "--server-pid", &pids];
+            bench_output(&targets, &args)
+        })
+    };
+    // While the clients are held, each server counts its own: 10 and its watcher.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for (server, watcher) in watchers.iter_mut().enumerate() {
+        let mut seen = users_seen_by(watcher);
+        while seen != 11 {
+            assert!(Instant::now() < deadline, "server {server} lists {seen} users, not the watcher and 10 clients");
+            std::thread::sleep(Duration::from_millis(100));
+            seen = users_seen_by(watcher);
+        }
+    }
+    let table = run.join().expect("the charla-bench thread");
+    assert!(table.lines().next().is_some_and(|title| title.contains(&format!(" · {targets} · 20 clients"))), "{table}");
+    let row = |key: &str| table.lines().find(|line| line.trim_start().starts_with(key)).unwrap_or_default().to_owned();
+    assert!(row("clients in room").ends_with("20 of 20 (0 failed)"), "{table}");
+    let section = format!("2 servers (pids {}, {}), summed", servers[0].pid(), servers[1].pid());
+    assert!(table.lines().any(|line| line.contains(&section)), "{table}");
+    for server in &servers {
+        assert!(row(&format!("pid {} ", server.pid())).contains(" KiB all in · "), "{table}");
+    }
+}
+
+#[test]
+fn with_two_server_pids_the_json_report_sums_them_and_keeps_each() {
+    let servers = [TestServer::start(&[]), TestServer::start(&[])];
+    let targets = format!("{},{}", servers[0].addr, servers[1].addr);
+    let pids = format!("{},{}", servers[0].pid(), servers[1].pid());
+    let report = bench(&targets, &["connect", "--clients", "4", "--hold", "0", "--server-pid", &pids]);
+    assert_eq!(count(&report, "/connect/in_room"), 4, "{report:#}");
+    let processes = report.pointer("/server/processes").and_then(Value::as_array).expect("processes");
+    assert_eq!(processes.len(), 2, "{report:#}");
+    let sum: u64 = processes.iter().map(|p| count(p, "/rss_kib_all_in")).sum();
+    assert_eq!(count(&report, "/server/rss_kib_all_in"), sum, "{report:#}");
+    for (process, server) in processes.iter().zip(&servers) {
+        assert_eq!(count(process, "/pid"), u64::try_from(server.pid()).expect("a PID"), "{report:#}");
+    }
 }

@@ -13,6 +13,8 @@ use crate::flags::{number, text};
 
 /// The server to load.
 pub(crate) const DEFAULT_TARGET: &str = "127.0.0.1:5555";
+/// The most servers one run may load (`--target A,B,...`) or sample (`--server-pid P,Q,...`).
+pub(crate) const MAX_TARGETS: usize = 64;
 /// Clients opened.
 pub(crate) const DEFAULT_CLIENTS: usize = 100;
 /// Connections being opened or logging in at once.
@@ -46,7 +48,8 @@ pub(crate) const SCENARIOS: [&str; 3] = ["connect", "fanout", "floor-server"];
 /// What the command line asked for.
 #[derive(Debug)]
 pub enum Invocation {
-    Run(Plan),
+    /// Boxed: a plan is far larger than the other variants.
+    Run(Box<Plan>),
     /// `floor-server`: serve the yardstick broadcast server on this address.
     FloorServer(SocketAddr),
     Help,
@@ -55,7 +58,11 @@ pub enum Invocation {
 
 pub fn help_text() -> String {
     let common = [
-        option_row("--target ADDR:PORT", "server address; loopback only", &default(DEFAULT_TARGET)),
+        option_row(
+            "--target ADDR:PORT,...",
+            "loopback only; client i connects to address i mod N",
+            &default(DEFAULT_TARGET),
+        ),
         option_row("--protocol line|irc", "Charla's line protocol, or IRC (NICK/USER, JOIN)", &default("line")),
         option_row("--ws", "lines in a WebSocket (GET /ws) to a web listener", ""),
         option_row("--clients N", "clients to open", &default(DEFAULT_CLIENTS)),
@@ -71,7 +78,7 @@ pub fn help_text() -> String {
             "time a client may take to connect and join",
             &default(DEFAULT_JOIN_TIMEOUT_SECS),
         ),
-        option_row("--server-pid PID", "sample the server's RSS and CPU in /proc/PID", &default("not sampled")),
+        option_row("--server-pid PID,...", "sample servers' RSS and CPU in /proc/PID, summed", &default("not sampled")),
         option_row("--rooms N", "spread clients round-robin over rooms bench-0..N-1", &default(DEFAULT_ROOMS)),
         option_row("--channel NAME", "IRC channel to join, with one room", &default(DEFAULT_CHANNEL)),
         option_row("--tls", "every client speaks TLS; connect reports handshakes/s", ""),
@@ -120,6 +127,10 @@ room, so a message is expected by that room's clients only; loss and order are c
 from another room counts as crossed, and the report gives each room's deliveries (min, median and max when
 there are many). The server needs rooms: Charla or IRC, not floor-server.
 
+With several --target addresses (the nodes of a cluster, say), client i connects to address i mod N, so N
+servers are loaded as one chat; every address must be loopback. With several --server-pid PIDs the report
+sums their memory and CPU and shows each process's own figures.
+
 With --ws, each client opens a WebSocket at /ws on --target (charla-server's --web-listen) and sends and
 receives its lines as text messages, one line each, as the chat page does; everything else is as over TCP.
 
@@ -136,7 +147,7 @@ IRC has no echo: with --protocol irc a closed-loop sender waits for its message 
 (i+lcm(threads, rooms) with --rooms).
 With --tls, each client does a full TLS handshake (no resumption) and checks the server's certificate against
 --ca FILE, or the system's authorities ($SSL_CERT_FILE, else the distribution's bundle), for the --target
-address (the certificate must name 127.0.0.1, or ::1).
+address each client connects to (the certificate must name 127.0.0.1, or ::1).
 The tool raises its own open-files limit to the hard limit. A live progress line goes to stderr once a
 second when stderr is a terminal.",
         common = common.join("\n"),
@@ -175,7 +186,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
     let mut threads = DEFAULT_THREADS;
     let mut source_ips = Vec::new();
     let mut join_timeout = secs(DEFAULT_JOIN_TIMEOUT_SECS);
-    let mut server_pid = None;
+    let mut server_pids = Vec::new();
     let mut channel = None;
     let mut rooms = DEFAULT_ROOMS;
     let mut json = false;
@@ -203,7 +214,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
             Long("threads") => threads = number(&mut parser, "--threads")?,
             Long("source-ips") => source_ips = parse_ips(&text(&mut parser, "--source-ips")?)?,
             Long("login-timeout") => join_timeout = seconds(&mut parser, "--login-timeout")?,
-            Long("server-pid") => server_pid = Some(number::<u32>(&mut parser, "--server-pid")?),
+            Long("server-pid") => server_pids = parse_pids(&text(&mut parser, "--server-pid")?)?,
             Long("channel") => channel = Some(text(&mut parser, "--channel")?),
             Long("rooms") => rooms = number(&mut parser, "--rooms")?,
             Long("json") => json = true,
@@ -223,8 +234,10 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
         }
     }
 
-    let target = parse_target(&target)?;
-    check_loopback(target, &source_ips)?;
+    let targets = parse_targets(&target)?;
+    for &target in &targets {
+        check_loopback(target, &source_ips)?;
+    }
     if ca.is_some() && !tls {
         return Err("--ca is for TLS: add --tls".into());
     }
@@ -280,22 +293,22 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
         Some(other) => return Err(format!("unknown scenario {other:?} (expected {})", scenario_list())),
         None => return Err(format!("name a scenario: {}", scenario_list())),
     };
-    Ok(Invocation::Run(Plan {
+    Ok(Invocation::Run(Box::new(Plan {
         scenario,
         protocol,
         websocket,
-        target,
+        targets,
         clients,
         concurrency,
         threads,
         source_ips,
-        server_pid,
+        server_pids,
         join_timeout,
         channel: (!no_join).then(|| channel.unwrap_or_else(|| DEFAULT_CHANNEL.to_owned())),
         rooms,
         tls: tls.then_some(TlsOptions { ca }),
         json,
-    }))
+    })))
 }
 
 /// `connect, fanout or floor-server`.
@@ -376,6 +389,33 @@ fn check_loopback(target: SocketAddr, source_ips: &[IpAddr]) -> Result<(), Strin
     Ok(())
 }
 
+/// `A,B,...`: one address or several, each as [`parse_target`] reads it, none twice.
+fn parse_targets(text: &str) -> Result<Vec<SocketAddr>, String> {
+    let targets = text.split(',').map(|one| parse_target(one.trim())).collect::<Result<Vec<_>, _>>()?;
+    if targets.len() > MAX_TARGETS {
+        return Err(format!("--target: at most {MAX_TARGETS} addresses"));
+    }
+    if let Some(twice) = targets.iter().enumerate().find_map(|(i, t)| targets[..i].contains(t).then_some(t)) {
+        return Err(format!("--target names {twice} twice"));
+    }
+    Ok(targets)
+}
+
+/// `P,Q,...`: process IDs, none twice.
+fn parse_pids(text: &str) -> Result<Vec<u32>, String> {
+    let pids = text
+        .split(',')
+        .map(|pid| pid.trim().parse().map_err(|_| format!("--server-pid: {pid:?} is not a process ID")))
+        .collect::<Result<Vec<u32>, _>>()?;
+    if pids.len() > MAX_TARGETS {
+        return Err(format!("--server-pid: at most {MAX_TARGETS} processes"));
+    }
+    if let Some(twice) = pids.iter().enumerate().find_map(|(i, p)| pids[..i].contains(p).then_some(p)) {
+        return Err(format!("--server-pid names {twice} twice"));
+    }
+    Ok(pids)
+}
+
 fn parse_target(text: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = text.parse() {
         return Ok(addr);
@@ -423,7 +463,7 @@ mod tests {
 
     fn plan(args: &[&str]) -> Plan {
         match parse(args) {
-            Ok(Invocation::Run(plan)) => plan,
+            Ok(Invocation::Run(plan)) => *plan,
             other => panic!("expected a plan, got {other:?}"),
         }
     }
@@ -434,7 +474,8 @@ mod tests {
         let f = p.fanout().expect("fanout");
         assert_eq!(f.pace, Pace::ClosedLoop);
         assert_eq!((f.senders, f.size), (2, DEFAULT_SIZE));
-        assert_eq!(p.target, DEFAULT_TARGET.parse().expect("default target"));
+        assert_eq!(p.targets, [DEFAULT_TARGET.parse().expect("default target")]);
+        assert_eq!(p.server_pids, [] as [u32; 0], "not sampled");
         let p = plan(&["fanout", "--rate", "50", "--duration", "2", "--json"]);
         assert_eq!(p.fanout().map(|f| f.pace), Some(Pace::Rate(50.0)));
         assert!(p.json);
@@ -461,6 +502,25 @@ mod tests {
         assert!(parse(&["dance"]).is_err());
         assert!(parse(&[]).is_err());
         assert!(matches!(parse(&["--help"]), Ok(Invocation::Help)));
+    }
+
+    #[test]
+    fn several_targets_and_server_pids_are_comma_separated() {
+        let p = plan(&["connect", "--target", "127.0.0.1:5555,127.0.0.1:5556, [::1]:5557", "--server-pid", "10,20"]);
+        let expected: Vec<SocketAddr> =
+            ["127.0.0.1:5555", "127.0.0.1:5556", "[::1]:5557"].iter().map(|a| a.parse().expect("address")).collect();
+        assert_eq!(p.targets, expected);
+        assert_eq!(p.server_pids, [10, 20]);
+        assert_eq!(plan(&["connect", "--server-pid", "7"]).server_pids, [7]);
+        let error = |args: &[&str]| parse(args).expect_err("refused");
+        assert!(error(&["connect", "--target", "127.0.0.1:5555,10.0.0.1:5555"]).contains("not a loopback address"));
+        assert!(error(&["connect", "--target", "127.0.0.1:5555,"]).contains("is not ADDR:PORT"));
+        assert!(error(&["connect", "--target", "127.0.0.1:1,127.0.0.1:1"]).contains("names 127.0.0.1:1 twice"));
+        assert!(error(&["connect", "--server-pid", "10,x"]).contains("\"x\" is not a process ID"));
+        assert!(error(&["connect", "--server-pid", "10,10"]).contains("names 10 twice"));
+        // Source addresses must suit every target.
+        assert!(error(&["connect", "--target", "127.0.0.1:1,[::1]:2", "--source-ips", "127.0.0.2"]).contains("family"));
+        assert!(error(&["floor-server", "--target", "127.0.0.1:1,127.0.0.1:2"]).contains("is not ADDR:PORT"));
     }
 
     #[test]

@@ -14,8 +14,9 @@ pub struct Plan {
     /// `--ws`: each client opens a WebSocket on the target (a web listener) and sends and receives its lines as
     /// text messages.
     pub(crate) websocket: bool,
-    /// The server; always a loopback address.
-    pub(crate) target: SocketAddr,
+    /// The servers, at least one, all loopback addresses: client `i` connects to `targets[i % targets.len()]`, so
+    /// the nodes of a cluster are loaded as one chat.
+    pub(crate) targets: Vec<SocketAddr>,
     pub(crate) clients: usize,
     /// Connections being opened or logging in at once, over all threads.
     pub(crate) concurrency: usize,
@@ -23,8 +24,8 @@ pub struct Plan {
     pub(crate) threads: usize,
     /// Loopback source addresses, used in turn; empty lets the kernel choose.
     pub(crate) source_ips: Vec<IpAddr>,
-    /// The server process to sample in `/proc`, if given.
-    pub(crate) server_pid: Option<u32>,
+    /// The server processes to sample in `/proc` (none: not sampled); the report sums them.
+    pub(crate) server_pids: Vec<u32>,
     /// How long a client may take from starting to connect until it is in the room.
     pub(crate) join_timeout: Duration,
     /// The IRC channel every client joins with one room; `None` (`connect --no-join`) stops IRC clients at
@@ -108,6 +109,11 @@ impl Plan {
         least_common_multiple(self.threads, self.rooms)
     }
 
+    /// The server client `index` connects to.
+    pub(crate) fn target_of(&self, index: usize) -> SocketAddr {
+        self.targets[index % self.targets.len()]
+    }
+
     /// The room of client `index`.
     pub(crate) fn room_of(&self, index: usize) -> usize {
         index % self.rooms
@@ -149,12 +155,12 @@ mod tests {
             }),
             protocol,
             websocket: false,
-            target: SocketAddr::from(([127, 0, 0, 1], 5555)),
+            targets: vec![SocketAddr::from(([127, 0, 0, 1], 5555))],
             clients: 20,
             concurrency: 20,
             threads,
             source_ips: Vec::new(),
-            server_pid: None,
+            server_pids: Vec::new(),
             join_timeout: Duration::from_secs(1),
             channel: None,
             rooms,
@@ -170,6 +176,15 @@ mod tests {
         assert_eq!((0..4).map(|r| p.senders_in(r)).collect::<Vec<_>>(), [2, 2, 1, 1]);
         assert_eq!((0..4).map(|r| p.in_room_of(r, 3)).collect::<Vec<_>>(), [1, 1, 1, 0]);
         assert_eq!(p.in_room_of(0, 0), 0);
+    }
+
+    #[test]
+    fn clients_are_spread_round_robin_over_the_targets() {
+        let mut p = plan(Protocol::Line, 1, 1, 1);
+        let (a, b) = (SocketAddr::from(([127, 0, 0, 1], 5555)), SocketAddr::from(([127, 0, 0, 2], 5556)));
+        assert_eq!((0..3).map(|i| p.target_of(i)).collect::<Vec<_>>(), [a, a, a]);
+        p.targets = vec![a, b];
+        assert_eq!((0..5).map(|i| p.target_of(i)).collect::<Vec<_>>(), [a, b, a, b, a]);
     }
 
     #[test]

@@ -149,9 +149,13 @@ impl Spread {
 /// Up to this many rooms, the table gives each its own line; above, their spread.
 const MAX_ROOM_ROWS: usize = 8;
 
+/// The server's memory and CPU: with several `--server-pid`s, summed over the processes (the nodes of a cluster
+/// count as one server), each of which is also in `processes`.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ServerReport {
-    pub(crate) pid: u32,
+    pub(crate) pids: Vec<u32>,
+    /// Each process's own figures, in `pids` order.
+    pub(crate) processes: Vec<ProcessReport>,
     pub(crate) rss_kib_before: u64,
     /// When every client was in the room (or had failed).
     pub(crate) rss_kib_all_in: u64,
@@ -167,6 +171,17 @@ pub(crate) struct ServerReport {
     /// Server CPU while holding (connect) or from the start of sending to the end of the drain (fanout).
     pub(crate) cpu_seconds_run: f64,
     pub cpu_seconds_per_1000_deliveries: Option<f64>,
+}
+
+/// One server process of several.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ProcessReport {
+    pub(crate) pid: u32,
+    pub(crate) rss_kib_before: u64,
+    pub(crate) rss_kib_all_in: u64,
+    pub(crate) rss_kib_end: u64,
+    pub(crate) cpu_seconds_join: f64,
+    pub(crate) cpu_seconds_run: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -253,7 +268,11 @@ impl Report {
             self.room_rows(&mut t);
         }
         if let Some(s) = &self.server {
-            t.section(&format!("server (pid {})", s.pid));
+            let pids = s.pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+            t.section(&match s.pids.len() {
+                1 => format!("server (pid {pids})"),
+                n => format!("{n} servers (pids {pids}), summed"),
+            });
             t.row(
                 "RSS",
                 format!(
@@ -268,6 +287,15 @@ impl Report {
             }
             if let Some(per) = s.cpu_seconds_per_1000_deliveries {
                 t.row("CPU per 1000 deliveries", format!("{:.3} ms", per * 1000.0));
+            }
+            for p in s.processes.iter().filter(|_| s.processes.len() > 1) {
+                t.row(
+                    &format!("pid {}", p.pid),
+                    format!(
+                        "RSS {} KiB before · {} KiB all in · {} KiB end · CPU {:.2} s joining · {:.2} s running",
+                        p.rss_kib_before, p.rss_kib_all_in, p.rss_kib_end, p.cpu_seconds_join, p.cpu_seconds_run
+                    ),
+                );
             }
         }
         t.section("tool");

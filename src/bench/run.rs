@@ -11,7 +11,8 @@ use crate::bench::procstat::{self, ProcSample};
 use crate::bench::progress::Progress;
 use crate::bench::protocol::{Dialect, Protocol};
 use crate::bench::report::{
-    ConnectReport, FanoutReport, Handshakes, Report, RoomReport, RoomsSummary, ServerReport, Spread, ToolReport,
+    ConnectReport, FanoutReport, Handshakes, ProcessReport, Report, RoomReport, RoomsSummary, ServerReport, Spread,
+    ToolReport,
 };
 use crate::bench::shared::{Phase, Shared};
 use crate::bench::stats::{Percentiles, Tally};
@@ -33,11 +34,11 @@ const SEND_LAG_WARNING_US: f64 = 1000.0;
 /// by it, and how far above it a run must have asked for: a factor, for the slack of timing and rounding.
 const FLOOD_SHAPED_MARGIN: f64 = 1.25;
 
-/// Server samples taken between phases.
+/// Server samples taken between phases, one per `--server-pid` in its order.
 struct Samples {
-    before: ProcSample,
-    all_in: ProcSample,
-    end: ProcSample,
+    before: Vec<ProcSample>,
+    all_in: Vec<ProcSample>,
+    end: Vec<ProcSample>,
 }
 
 pub fn run(plan: Plan) -> Result<Report, String> {
@@ -51,9 +52,16 @@ pub fn run(plan: Plan) -> Result<Report, String> {
         ));
     }
     // Before anything starts: a certificate file that cannot be used ends the run with one line.
-    let tls = plan.tls.as_ref().map(|options| TlsSetup::new(options, plan.target).map(Arc::new)).transpose()?;
-    let sample = |pid: u32| procstat::sample(pid).map_err(|e| format!("--server-pid {pid}: {e}"));
-    let before = plan.server_pid.map(sample).transpose()?;
+    let tls = plan.tls.as_ref().map(|options| TlsSetup::new(options).map(Arc::new)).transpose()?;
+    // Every server process, or none when not asked to sample (so the report has no server section).
+    let sample = |pids: &[u32]| -> Result<Option<Vec<ProcSample>>, String> {
+        if pids.is_empty() {
+            return Ok(None);
+        }
+        let sample = |pid: u32| procstat::sample(pid).map_err(|e| format!("--server-pid {pid}: {e}"));
+        pids.iter().map(|&pid| sample(pid)).collect::<Result<Vec<_>, _>>().map(Some)
+    };
+    let before = sample(&plan.server_pids)?;
 
     let plan = Arc::new(plan);
     let senders = plan.fanout().map_or(0, |f| f.senders);
@@ -78,7 +86,7 @@ pub fn run(plan: Plan) -> Result<Report, String> {
     let everyone = plan.clients as u64;
     watch(&shared, &mut progress, |s| s.named.load(Ordering::Acquire) + s.failed.load(Ordering::Acquire) >= everyone);
     let join_wall = join_start.elapsed();
-    let all_in = plan.server_pid.map(sample).transpose();
+    let all_in = sample(&plan.server_pids);
 
     // Hold, or run and drain.
     let run_start = Instant::now();
@@ -95,7 +103,7 @@ pub fn run(plan: Plan) -> Result<Report, String> {
         }
     }
     let run_wall = run_start.elapsed();
-    let end = plan.server_pid.map(sample).transpose();
+    let end = sample(&plan.server_pids);
     shared.set_phase(Phase::Leave);
 
     let mut tally = Tally::new(plan.rooms);
@@ -145,7 +153,7 @@ pub fn run(plan: Plan) -> Result<Report, String> {
             f.lines_through_per_sender_per_second
         ));
     }
-    let server = samples.map(|s| server_report(plan.server_pid.unwrap_or(0), &s, &tally));
+    let server = samples.map(|s| server_report(&plan.server_pids, &s, &tally));
     let rooms = room_reports(&plan, &dialect, &shared, &tally);
     let rooms_summary = RoomsSummary {
         count: rooms.len(),
@@ -157,7 +165,7 @@ pub fn run(plan: Plan) -> Result<Report, String> {
         protocol: plan.protocol.as_str(),
         tls: plan.tls.is_some(),
         transport: if plan.websocket { "websocket" } else { "tcp" },
-        target: plan.target.to_string(),
+        target: plan.targets.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         clients: plan.clients,
         concurrency: plan.concurrency,
         threads: plan.threads,
@@ -286,15 +294,34 @@ fn shaped_by_default_flood_control(f: &Fanout, through_per_sender: f64, seconds:
     through_per_sender <= allowed * FLOOD_SHAPED_MARGIN && asked > allowed * FLOOD_SHAPED_MARGIN
 }
 
-fn server_report(pid: u32, s: &Samples, t: &Tally) -> ServerReport {
-    let grown_bytes = s.all_in.rss_kib.saturating_sub(s.before.rss_kib) as f64 * 1024.0;
-    let run_cpu = s.end.cpu.saturating_sub(s.all_in.cpu).as_secs_f64();
-    let join_cpu = s.all_in.cpu.saturating_sub(s.before.cpu).as_secs_f64();
+/// The servers' figures, summed over their processes (the nodes of a cluster count as one server), and each
+/// process's own.
+fn server_report(pids: &[u32], s: &Samples, t: &Tally) -> ServerReport {
+    let processes: Vec<ProcessReport> = pids
+        .iter()
+        .zip(s.before.iter().zip(&s.all_in).zip(&s.end))
+        .map(|(&pid, ((before, all_in), end))| ProcessReport {
+            pid,
+            rss_kib_before: before.rss_kib,
+            rss_kib_all_in: all_in.rss_kib,
+            rss_kib_end: end.rss_kib,
+            cpu_seconds_join: round3(all_in.cpu.saturating_sub(before.cpu).as_secs_f64()),
+            cpu_seconds_run: round3(end.cpu.saturating_sub(all_in.cpu).as_secs_f64()),
+        })
+        .collect();
+    let total = |of: fn(&ProcSample) -> Duration, samples: &[ProcSample]| samples.iter().map(of).sum::<Duration>();
+    let rss = |samples: &[ProcSample]| samples.iter().map(|p| p.rss_kib).sum::<u64>();
+    let cpu = |p: &ProcSample| p.cpu;
+    let (rss_before, rss_all_in, rss_end) = (rss(&s.before), rss(&s.all_in), rss(&s.end));
+    let grown_bytes = rss_all_in.saturating_sub(rss_before) as f64 * 1024.0;
+    let run_cpu = total(cpu, &s.end).saturating_sub(total(cpu, &s.all_in)).as_secs_f64();
+    let join_cpu = total(cpu, &s.all_in).saturating_sub(total(cpu, &s.before)).as_secs_f64();
     ServerReport {
-        pid,
-        rss_kib_before: s.before.rss_kib,
-        rss_kib_all_in: s.all_in.rss_kib,
-        rss_kib_end: s.end.rss_kib,
+        pids: pids.to_vec(),
+        processes,
+        rss_kib_before: rss_before,
+        rss_kib_all_in: rss_all_in,
+        rss_kib_end: rss_end,
         rss_bytes_per_client: round1(if t.in_room > 0 { grown_bytes / t.in_room as f64 } else { 0.0 }),
         cpu_seconds_join: round3(join_cpu),
         cpu_us_per_join: (t.in_room > 0).then(|| round1(join_cpu / t.in_room as f64 * 1e6)),

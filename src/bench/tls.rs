@@ -21,24 +21,22 @@ use crate::core::catalog::Lang;
 #[derive(Debug)]
 pub(crate) struct TlsSetup {
     config: Arc<ClientConfig>,
-    /// The target's address: the server's certificate must name it.
-    server_name: ServerName<'static>,
 }
 
 impl TlsSetup {
     /// Reads the certificates to trust (as `charla --tls` does) and makes the configuration; the error is
     /// one line for the user.
-    pub(crate) fn new(options: &TlsOptions, target: SocketAddr) -> Result<TlsSetup, String> {
+    pub(crate) fn new(options: &TlsOptions) -> Result<TlsSetup, String> {
         let trusted = trust::root_store(options.ca.as_deref(), std::env::var_os(SSL_CERT_FILE))
             .map_err(|e| e.render(Lang::En))?;
         let config = trust::client_config(trusted).map_err(|e| format!("TLS set-up: {e}"))?;
-        Ok(TlsSetup { config, server_name: ServerName::IpAddress(target.ip().into()) })
+        Ok(TlsSetup { config })
     }
 
-    /// A session for one new connection: a full handshake, since rustls keeps no session for a new
-    /// `ClientConnection` to resume unless asked to.
-    pub(crate) fn session(&self) -> Result<ClientConnection, rustls::Error> {
-        ClientConnection::new(Arc::clone(&self.config), self.server_name.clone())
+    /// A session for one new connection to `target`, whose certificate must name its address: a full
+    /// handshake, since rustls keeps no session for a new `ClientConnection` to resume unless asked to.
+    pub(crate) fn session(&self, target: SocketAddr) -> Result<ClientConnection, rustls::Error> {
+        ClientConnection::new(Arc::clone(&self.config), ServerName::IpAddress(target.ip().into()))
     }
 }
 

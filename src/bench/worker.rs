@@ -247,7 +247,7 @@ impl Worker {
         tally.attempted += 1;
         tally.first_start_ns.get_or_insert(now);
         client.started_ns = now;
-        let registered = start_connect(plan.target, source).and_then(|mut socket| {
+        let registered = start_connect(plan.target_of(client.index), source).and_then(|mut socket| {
             self.poll
                 .registry()
                 .register(&mut socket, Token(local), Interest::READABLE | Interest::WRITABLE)
@@ -473,7 +473,7 @@ impl Worker {
                     tally.connect_ns.saturating_record(now.saturating_sub(client.started_ns).max(1));
                     self.ctx.shared.established.fetch_add(1, Ordering::Relaxed);
                     if let Some(tls) = &self.tls {
-                        match tls.session() {
+                        match tls.session(self.ctx.plan.target_of(client.index)) {
                             Ok(session) => client.tls = Some(Box::new(session)),
                             Err(e) => return self.drop_client(local, format!("tls: {e}")),
                         }
@@ -481,7 +481,7 @@ impl Worker {
                         just_connected = true;
                     }
                     if self.ctx.plan.websocket {
-                        client.open_websocket(self.ctx.plan.target);
+                        client.open_websocket(self.ctx.plan.target_of(client.index));
                     }
                     // Over TLS, rustls holds these until the handshake is done.
                     self.ctx.dialect.greet(client.index, client.out());
@@ -808,12 +808,12 @@ mod tests {
             }),
             protocol: Protocol::Line,
             websocket: false,
-            target: std::net::SocketAddr::from(([127, 0, 0, 1], 5555)),
+            targets: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 5555))],
             clients: 4,
             concurrency: 4,
             threads: 1,
             source_ips: Vec::new(),
-            server_pid: None,
+            server_pids: Vec::new(),
             join_timeout: Duration::from_secs(1),
             channel: None,
             rooms: 2,

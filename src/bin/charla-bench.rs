@@ -7,7 +7,7 @@ use charla::bench::run;
 
 fn main() -> ExitCode {
     let plan = match args::parse_args(std::env::args_os().skip(1)) {
-        Ok(Invocation::Run(plan)) => plan,
+        Ok(Invocation::Run(plan)) => *plan,
         Ok(Invocation::Help) => {
             println!("{}", args::help_text());
             return ExitCode::SUCCESS;

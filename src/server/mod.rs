@@ -3,9 +3,11 @@
 //! [`event_loop`] is the loop (accept, read, timers, signals, shutdown); a [`connection::Connection`] owns one
 //! client's I/O (its transport, line framing, flood bucket and output queue); [`connections`] is the table of
 //! them and carries out the core's effects. The history file is read at start-up and written by a helper
-//! thread ([`history_saver`]), so the loop never waits on the disk.
+//! thread ([`history_saver`]), so the loop never waits on the disk; likewise [`cluster`]'s Redis link (for several
+//! nodes sharing one chat) does its blocking I/O on two helper threads of its own.
 
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub(crate) mod connection;
 pub(crate) mod connections;
