@@ -21,6 +21,8 @@ use crate::core::chat::{Chat, Effect, Now};
 use crate::core::irc;
 use crate::error::Context;
 use crate::server::clock;
+use crate::server::cluster::node::{self, ClusterNode};
+use crate::server::cluster::redis::RedisUrl;
 use crate::server::config::ServerConfig;
 use crate::server::connection::ReadOutcome;
 use crate::server::connections::{ConnectionLimits, Connections};
@@ -33,8 +35,9 @@ use crate::server::transport::Transport;
 use crate::server::web::{WebSite, WebStream};
 
 const SIGNALS: Token = Token(usize::MAX - 1);
-/// Woken by the history writer thread when a save has finished.
-const SAVE_DONE: Token = Token(usize::MAX - 2);
+/// Woken by a helper thread: the history writer when a save has finished, the Redis link when it has news. (A
+/// poll instance has one waker, shared by both.)
+const WOKEN: Token = Token(usize::MAX - 2);
 /// The listeners' tokens count down from here, one per listener; connections' tokens are small slab keys.
 const FIRST_LISTENER: usize = usize::MAX - 8;
 
@@ -120,7 +123,10 @@ pub struct Server {
     accept_retry_at: Option<Instant>,
     /// Whether the current accept pause has been logged: once per episode, not per retry.
     accept_pause_logged: bool,
-    saver: HistorySaver,
+    /// Writes history to the JSON file; `None` in a cluster, whose history lives in Redis.
+    saver: Option<HistorySaver>,
+    /// This node's part in a cluster (`--cluster`).
+    cluster: Option<ClusterNode>,
     stop_requested: bool,
 }
 
@@ -128,8 +134,19 @@ impl Server {
     /// Loads history and binds the listening sockets; nothing is served until [`Server::run`]. `tls` is the
     /// certificate for `config.tls_listen` (load it with [`TlsCertificate::load`] first, so that a bad file is
     /// a start-up error of its own).
-    pub fn bind(config: ServerConfig, tls: Option<TlsCertificate>) -> io::Result<Server> {
-        let rooms = load_history(&config)?;
+    pub fn bind(mut config: ServerConfig, tls: Option<TlsCertificate>) -> io::Result<Server> {
+        let cluster_url = match &config.cluster {
+            Some(address) => Some(
+                RedisUrl::parse(&address.0)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("--cluster: {e}")))?,
+            ),
+            None => None,
+        };
+        if cluster_url.is_some() {
+            config.chat.cluster_node_timeout = Some(node::NODE_TIMEOUT);
+        }
+        // In a cluster, history is the cluster's (in Redis), loaded when the node first reaches it.
+        let rooms = if cluster_url.is_some() { Vec::new() } else { load_history(&config)? };
         let poll = Poll::new().context("cannot create the poll instance")?;
         let mut listeners = Vec::new();
         let wanted = [
@@ -148,9 +165,20 @@ impl Server {
         let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
         poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
         let registry = poll.registry().try_clone()?;
-        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), SAVE_DONE)?);
-        let saver = HistorySaver::start(config.history_file.clone(), config.save_interval, 0, waker)
-            .context("cannot start the history writer thread")?;
+        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WOKEN)?);
+        let (saver, cluster) = match cluster_url {
+            None => {
+                let saver = HistorySaver::start(config.history_file.clone(), config.save_interval, 0, waker)
+                    .context("cannot start the history writer thread")?;
+                (Some(saver), None)
+            }
+            Some(url) => {
+                let name = config.node_name.clone().unwrap_or_else(node::default_node_name);
+                log::info!("cluster: joining through {url} as node {name}");
+                let history_size = config.chat.history_size;
+                (None, Some(ClusterNode::start(url, name, history_size, waker, Instant::now())))
+            }
+        };
         let limits = ConnectionLimits { max_queue_bytes: config.max_queue_bytes, flood: config.flood };
         let per_ip = PerIpLimit::new(config.max_per_ip, config.trusted.clone());
         Ok(Server {
@@ -169,6 +197,7 @@ impl Server {
             accept_retry_at: None,
             accept_pause_logged: false,
             saver,
+            cluster,
             stop_requested: false,
             config,
         })
@@ -208,8 +237,8 @@ impl Server {
                     self.accept_all(FIRST_LISTENER - t, now)
                 }
                 SIGNALS => self.take_signals(),
-                // The writer's outcome is taken by the timers below.
-                SAVE_DONE => {}
+                // The writer's outcome and the Redis link's news are taken after the events.
+                WOKEN => {}
                 Token(key) => {
                     if event.is_writable() {
                         self.conns.flush(key);
@@ -222,8 +251,11 @@ impl Server {
         }
         self.events = events;
         self.run_timers(now);
+        self.cluster_turn(now);
         self.conns.flush_pending();
         self.reap(now);
+        // What the departures just reaped mean for the cluster (a user gone, a name free) leaves now.
+        self.cluster_turn(now);
         Ok(())
     }
 
@@ -232,8 +264,13 @@ impl Server {
         if !self.read_backlog.is_empty() {
             return Some(Duration::ZERO);
         }
-        let timers =
-            [self.chat.poll_timeout(), self.saver.next_deadline(), self.conns.next_deadline(), self.accept_retry_at];
+        let timers = [
+            self.chat.poll_timeout(),
+            self.saver.as_ref().and_then(HistorySaver::next_deadline),
+            self.cluster.as_ref().and_then(ClusterNode::next_deadline),
+            self.conns.next_deadline(),
+            self.accept_retry_at,
+        ];
         timers.into_iter().flatten().min().map(|deadline| deadline.saturating_duration_since(now))
     }
 
@@ -250,7 +287,17 @@ impl Server {
             self.accept_retry_at = None;
             self.accept_on_every_listener(now);
         }
-        self.saver.tick(&self.chat, now.mono);
+        if let Some(saver) = self.saver.as_mut() {
+            saver.tick(&self.chat, now.mono);
+        }
+    }
+
+    /// The cluster's news in, this node's news out, and what follows for the connections here.
+    fn cluster_turn(&mut self, now: Now) {
+        let Some(cluster) = self.cluster.as_mut() else { return };
+        cluster.turn(&mut self.chat, now);
+        self.apply_effects(now);
+        self.conns.flush_pending();
     }
 
     /// After a pause: what queued up on any listener meanwhile brings no new event (edge-triggered).
@@ -449,6 +496,9 @@ impl Server {
         self.chat.shutdown();
         self.apply_effects(now);
         self.conns.flush_pending();
+        if let Some(cluster) = self.cluster.take() {
+            cluster.shutdown(&mut self.chat, now);
+        }
         let deadline = now.mono + SHUTDOWN_FLUSH_TIMEOUT;
         while self.conns.any_output_pending() {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -468,7 +518,9 @@ impl Server {
         }
         log::info!("stopped; {} connections closed", self.conns.len());
         let Server { saver, chat, .. } = self;
-        if !saver.finish(&chat) {
+        if let Some(saver) = saver
+            && !saver.finish(&chat)
+        {
             return Err(io::Error::other("history could not be saved at shutdown"));
         }
         Ok(())

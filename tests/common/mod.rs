@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+// The same test Redis as the cluster module's own unit tests.
+#[path = "../../src/server/cluster/test_redis.rs"]
+pub mod redis;
 pub mod tls;
 pub mod ws;
 
@@ -380,6 +383,23 @@ impl TestClient {
             line == format!("{now} {rest}") || line == format!("{before} {rest}"),
             "got {line:?}, expected {now} {rest:?}"
         );
+    }
+
+    /// The next line if one arrives within `limit`; `None` if none does.
+    pub fn read_line_within(&mut self, limit: Duration) -> Option<String> {
+        self.writer.set_read_timeout(Some(limit)).expect("set read timeout");
+        let mut line = String::new();
+        let got = self.reader.read_line(&mut line);
+        self.writer.set_read_timeout(Some(LINE_TIMEOUT)).expect("set read timeout");
+        match got {
+            Ok(0) => panic!("the server closed the connection"),
+            Ok(_) => Some(line.strip_suffix('\n').unwrap_or_else(|| panic!("unterminated line {line:?}")).to_owned()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                assert!(line.is_empty(), "half a line arrived: {line:?}");
+                None
+            }
+            Err(e) => panic!("reading failed: {e}"),
+        }
     }
 
     /// Asserts that nothing arrives for `quiet`.

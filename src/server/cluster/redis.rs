@@ -244,6 +244,7 @@ pub(crate) struct RedisConnection {
 
 impl RedisConnection {
     /// Connects and sets the connection up ([`RedisConnection::open`], then [`RedisConnection::handshake`]).
+    #[cfg(test)] // The link opens its connections step by step (open, then handshake).
     pub(crate) fn connect(url: &RedisUrl) -> Result<RedisConnection, RedisError> {
         let mut connection = RedisConnection::open(url)?;
         connection.handshake(url)?;
@@ -318,6 +319,7 @@ impl RedisConnection {
 
     /// Sends every command, then reads every reply, in order: one round trip for all of them. Each command is
     /// its arguments, and must have at least one.
+    #[cfg(test)] // The link writes and reads its batches itself (send, then read_reply).
     pub(crate) fn pipeline(&mut self, commands: &[Vec<Vec<u8>>]) -> Result<Vec<RespValue>, RedisError> {
         self.send(commands.iter().map(Vec::as_slice))?;
         (0..commands.len()).map(|_| self.read_reply()).collect()
