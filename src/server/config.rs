@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::core::chat::{ChatConfig, DEFAULT_IRC_PING_AFTER, DEFAULT_LOGIN_TIMEOUT, DEFAULT_NOTICE_LIMIT};
 use crate::core::history::DEFAULT_HISTORY_SIZE;
 use crate::core::rooms::{DEFAULT_MAX_ROOMS, DEFAULT_MAX_ROOMS_PER_USER};
+use crate::server::config_file::{self, Entry};
 use crate::server::flood::{DEFAULT_FLOOD_BURST, DEFAULT_FLOOD_RATE, FloodLimit};
 use crate::server::per_ip::{Cidr, DEFAULT_MAX_PER_IP, DEFAULT_TRUSTED};
 
@@ -625,42 +626,15 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Invocation
 /// Applies the settings of a `--config` file's text to `config`. An unknown key, a value of the wrong type or
 /// out of range, or a TOML syntax error is refused, naming the file, the line and the key.
 pub fn apply_file(config: &mut ServerConfig, file: &Path, text: &str) -> Result<(), String> {
-    let at_line = |offset: usize| format!("{} line {}", file.display(), line_of(text, offset));
-    let table = toml::de::DeTable::parse(text)
-        .map_err(|e| format!("{}: {}", at_line(e.span().map_or(0, |span| span.start)), e.message().trim_end()))?;
-    // The parser's table is sorted by key; the first mistake in the file is the one to report.
-    let mut entries: Vec<_> = table.get_ref().iter().collect();
-    entries.sort_by_key(|(key, _)| key.span().start);
-    for (key, value) in entries {
-        let name: &str = key.get_ref();
-        let Some(setting) = SETTINGS.iter().find(|s| s.key() == name) else {
-            return Err(format!(
-                "{}: {name}: unknown setting (charla-server --help lists them)",
-                at_line(key.span().start)
-            ));
+    let at_line = |line: usize| format!("{} line {line}", file.display());
+    let entries = config_file::parse(text).map_err(|e| format!("{}: {}", at_line(e.line), e.message))?;
+    for Entry { key, line, value } in entries {
+        let Some(setting) = SETTINGS.iter().find(|s| s.key() == key) else {
+            return Err(format!("{}: {key}: unknown setting (charla-server --help lists them)", at_line(line)));
         };
-        (setting.set)(config, &from_toml(value.get_ref()))
-            .map_err(|e| format!("{}: {name}: {e}", at_line(key.span().start)))?;
+        (setting.set)(config, &value).map_err(|e| format!("{}: {key}: {e}", at_line(line)))?;
     }
     Ok(())
-}
-
-/// The 1-based line on which the byte at `offset` of `text` stands.
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
-}
-
-fn from_toml(value: &toml::de::DeValue<'_>) -> Value {
-    use toml::de::DeValue;
-    match value {
-        DeValue::String(text) => Value::Text(text.to_string()),
-        DeValue::Integer(n) => match i64::from_str_radix(n.as_str(), n.radix()) {
-            Ok(n) => Value::Integer(n),
-            Err(_) => Value::Other("integer beyond 64 bits"),
-        },
-        DeValue::Array(items) => Value::List(items.iter().map(|item| from_toml(item.get_ref())).collect()),
-        other => Value::Other(other.type_str()),
-    }
 }
 
 fn integer(n: u64) -> Value {
@@ -936,7 +910,7 @@ mod tests {
             ),
             (
                 "[server]\nlisten = \"0.0.0.0:1\"\n",
-                format!("{at} line 1: server: unknown setting (charla-server --help lists them)"),
+                format!("{at} line 1: tables ([name]) are not used in this file: every setting is a top-level key"),
             ),
         ];
         for (text, expected) in cases {

@@ -9,6 +9,7 @@
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod config_file;
 pub(crate) mod connection;
 pub(crate) mod connections;
 pub(crate) mod event_loop;
