@@ -1,6 +1,7 @@
 //! Several nodes sharing one chat through a real Redis (`--cluster`), as users see it over real sockets: chat,
 //! notices, whispers, `/users`, `/rooms` and history across nodes; names unique across the cluster; a node
-//! killed with SIGKILL; Redis killed and restarted under chat; a malformed envelope published by hand.
+//! stopped cleanly, and one killed with SIGKILL; Redis killed and restarted under chat (a whisper across refused meanwhile); a malformed
+//! envelope published by hand.
 //!
 //! Each test starts its own `redis-server` on a free loopback port (no persistence) and its own nodes. Without
 //! `redis-server` the tests say so on stderr and pass, unless `CHARLA_REQUIRE_REDIS=1` (as CI sets).
@@ -16,7 +17,8 @@ use common::{TestClient, TestServer};
 
 /// How long a node may take to see the others after it starts, or to see a change they made.
 const SETTLE: Duration = Duration::from_secs(10);
-/// The node timeout (the claims' expiry, `server::cluster::node::NODE_TIMEOUT`), plus the time to notice.
+/// The node timeout (`server::cluster::node::NODE_TIMEOUT`, which a dead node's key also takes to expire), plus
+/// the time to notice.
 const NODE_GONE: Duration = Duration::from_secs(10 + 6);
 
 /// Starts a node and waits until its link to Redis is up: before that it refuses new names
@@ -154,11 +156,36 @@ fn a_name_in_use_on_one_node_is_refused_on_another_until_its_user_leaves() {
     other.send("ANA");
     other.expect("Error: the name ANA is already taken");
     other.expect("USERNAME:");
+    // Still taken well past the node timeout (10 s): a live node keeps its users' names alive with its own key,
+    // set again with each heartbeat.
+    std::thread::sleep(Duration::from_secs(12));
+    other.send("Ana");
+    other.expect("Error: the name Ana is already taken");
+    other.expect("USERNAME:");
     ana.send("/quit");
     wait_for_line(&mut ana, "Goodbye!", SETTLE);
     wait_for_users(&mut watcher, &["Watcher"], SETTLE);
     other.send("ANA");
     other.expect("Welcome ANA!");
+}
+
+#[test]
+fn a_node_stopped_cleanly_says_goodbye_and_frees_its_names_at_once() {
+    let Some(redis) = TestRedis::start() else { return };
+    let mut a = node(&redis, "a");
+    let b = node(&redis, "b");
+    let _ana = a.join("Ana");
+    let mut luis = b.join("Luis");
+    wait_for_users(&mut luis, &["Ana", "Luis"], SETTLE);
+    let stopped = Instant::now();
+    assert!(a.signal_and_wait(libc::SIGTERM).success());
+    wait_for_line(&mut luis, "*** Ana left the chat", Duration::from_secs(3));
+    let mut ana_again = b.connect();
+    ana_again.expect("USERNAME:");
+    ana_again.send("Ana");
+    ana_again.expect("Welcome Ana!");
+    // Well within the 10 s a dead node's names take: the goodbye and the releases reached Redis before it exited.
+    assert!(stopped.elapsed() < Duration::from_secs(5), "{:?}", stopped.elapsed());
 }
 
 #[test]
@@ -200,6 +227,9 @@ fn redis_killed_and_restarted_under_chat() {
     ana.expect_stamped("Ana: solo aquí");
     bea.expect_stamped("Ana: solo aquí");
     luis.expect_silence(Duration::from_millis(500));
+    // A whisper to a user of the other node would be lost on the way, and says so instead.
+    ana.send("/whisper Luis hola");
+    ana.expect("Error: Luis is on another server, which cannot be reached right now; the message was not sent");
     // A new name cannot be checked with the others, and says so.
     let mut newcomer = a.connect();
     newcomer.expect("USERNAME:");
@@ -220,8 +250,20 @@ fn redis_killed_and_restarted_under_chat() {
         assert!(Instant::now() < deadline, "cross-node chat did not resume");
     }
     assert_eq!(users(&mut luis), ["Ana", "Bea", "Luis"]);
-    newcomer.send("Nuevo");
-    newcomer.expect("Welcome Nuevo!");
+    // Node A may hear B again a moment before its own link is whole (both of its connections back).
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        newcomer.send("Nuevo");
+        match newcomer.read_line().as_deref() {
+            Some("Welcome Nuevo!") => break,
+            Some("Error: the name Nuevo cannot be checked with the other servers right now; try again in a moment") => {
+                newcomer.expect("USERNAME:");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(Instant::now() < deadline, "node A did not reach Redis again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!((a.pid(), b.pid()), (a_pid, b_pid));
 }
 

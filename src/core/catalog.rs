@@ -168,6 +168,10 @@ pub enum Text<'a> {
         name: &'a str,
     },
     WhisperToSelf,
+    /// In a cluster, the whisper's target is on another server, and the link to the others is down.
+    WhisperUnreachable {
+        name: &'a str,
+    },
     NameTaken {
         name: &'a str,
     },
@@ -448,6 +452,14 @@ impl Text<'_> {
             (Text::WhisperNoSuchUser { name }, Es) => {
                 write!(out, "Error: no hay ningún usuario conectado llamado {name}")
             }
+            (Text::WhisperUnreachable { name }, En) => write!(
+                out,
+                "Error: {name} is on another server, which cannot be reached right now; the message was not sent"
+            ),
+            (Text::WhisperUnreachable { name }, Es) => write!(
+                out,
+                "Error: {name} está en otro servidor, al que ahora no se puede llegar; el mensaje no se ha enviado"
+            ),
             (Text::WhisperToSelf, En) => write!(out, "Error: you cannot whisper to yourself"),
             (Text::WhisperToSelf, Es) => write!(out, "Error: no puedes enviarte un mensaje privado a ti mismo"),
             (Text::NameTaken { name }, En) => write!(out, "Error: the name {name} is already taken"),

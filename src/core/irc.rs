@@ -149,6 +149,8 @@ pub fn render_reply(text: &Text<'_>, lang: Lang, nick: &str, out: &mut String) {
         Text::NameLostInCluster { .. } => from_server(out, "ERROR", &[&format!("Closing Link: {}", text.render(lang))]),
         Text::NameInvalid | Text::NameMixedScripts => numeric(out, 432, nick, &["*", &text.render(lang)]),
         Text::WhisperNoSuchUser { name } => numeric(out, 401, nick, &[name, "No such nick/channel"]),
+        // 401 is the one numeric a PRIVMSG to a nick can fail with; its text says why this time.
+        Text::WhisperUnreachable { name } => numeric(out, 401, nick, &[name, &text.render(lang)]),
         Text::NotInRoom { room } => numeric(out, 442, nick, &[&channel(room), "You're not on that channel"]),
         Text::TooManyMemberships { .. } => numeric(out, 405, nick, &["*", &text.render(lang)]),
         Text::TooManyRooms { .. } | Text::RoomNameInvalid => numeric(out, 403, nick, &["*", &text.render(lang)]),

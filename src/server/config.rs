@@ -556,6 +556,7 @@ Every option but --config may also be set in the --config file, under its name w
 
 Environment:
 {logging}
+  CHARLA_CLUSTER URL       --cluster when neither the flag nor the file gives it (keeps a password off ps)
   JOURNAL_STREAM           set by systemd: log lines then go to the journal without a timestamp of their own",
         options = rows.join("\n"),
         logging = row("RUST_LOG LEVEL", "log level (stderr): error, warn, info, debug, trace", "info"),

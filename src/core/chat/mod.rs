@@ -747,10 +747,15 @@ impl Chat {
     fn whisper(&mut self, id: ClientId, to: &str, text: &str, now: Now) {
         let Some(from) = self.name_of(id) else { return };
         let Some(&target) = self.by_name.get(&NameKey::of(to)) else {
-            let remote = self.cluster.as_ref().and_then(|cluster| cluster.user_named(&NameKey::of(to)));
+            let cluster = self.cluster.as_ref();
+            let remote = cluster.and_then(|cluster| cluster.user_named(&NameKey::of(to)));
             let Some(remote) = remote.map(str::to_owned) else {
                 return self.reply(id, &[Text::WhisperNoSuchUser { name: to }]);
             };
+            // While the link is down a whisper would be dropped on the way: better said now than lost quietly.
+            if !cluster.is_some_and(|cluster| cluster.linked()) {
+                return self.reply(id, &[Text::WhisperUnreachable { name: &remote }]);
+            }
             let from = from.as_str().to_owned();
             let event = ClusterEvent::Whisper { from, to: remote.clone(), text: text.to_owned(), ts: now.unix_ms };
             self.tell_cluster(event);

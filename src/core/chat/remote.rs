@@ -96,6 +96,11 @@ impl ClusterState {
         self.users.get(key).map(|user| user.name.as_str())
     }
 
+    /// Whether the link to the other nodes is up, so that what is told them reaches them.
+    pub(super) fn linked(&self) -> bool {
+        self.linked
+    }
+
     /// The remote user whose name looks like `shape`, if any.
     pub(super) fn user_shaped(&self, shape: NameShape) -> Option<&str> {
         self.shapes.get(&shape).and_then(|key| self.user_named(key))
@@ -783,6 +788,12 @@ mod tests {
         cluster.line(0, 1, "only here");
         assert_eq!(cluster.take(0, 1), "[22:13] Ana: only here\n", "local chat goes on");
         assert_eq!(cluster.take(1, 1), "", "the other node does not hear it");
+        cluster.line(0, 1, "/whisper Luis hola");
+        assert_eq!(
+            cluster.take(0, 1),
+            "Error: Luis is on another server, which cannot be reached right now; the message was not sent\n",
+            "a whisper that would be lost says so"
+        );
 
         cluster.redis_up = true;
         let now = cluster.now();
@@ -794,6 +805,10 @@ mod tests {
         assert_eq!(cluster.take(1, 1), "Connected users (2):\n  Ana\n  Luis\n", "nobody was dropped");
         cluster.line(1, 1, "back");
         assert_eq!(cluster.take(0, 1), "[22:13] Luis: back\n");
+        cluster.take(1, 1);
+        cluster.line(0, 1, "/whisper Luis hola");
+        assert_eq!(cluster.take(0, 1), "Message sent to Luis\n");
+        assert_eq!(cluster.take(1, 1), "[22:13] (private) Ana: hola\n");
     }
 
     #[test]

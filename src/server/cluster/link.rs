@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 use crate::server::cluster::redis::{RedisConnection, RedisError, RedisUrl, ShutdownHandle};
 use crate::server::cluster::resp::RespValue;
 
+/// The name of the thread that sends the loop's requests.
+const COMMAND_THREAD: &str = "charla-redis";
 /// Requests sent to Redis in one write, whose replies are then read together: one round trip for a burst.
 pub(crate) const MAX_PIPELINE: usize = 256;
 /// The largest pub/sub message handed to the loop, in bytes: 1 MiB. A larger one is dropped with a warning
@@ -152,7 +154,7 @@ impl ClusterLink {
         let mut threads = Vec::with_capacity(2);
         let commands = {
             let (shared, finished) = (Arc::clone(&shared), finished_sender.clone());
-            std::thread::Builder::new().name("charla-redis".to_owned()).spawn(move || {
+            std::thread::Builder::new().name(COMMAND_THREAD.to_owned()).spawn(move || {
                 run_commands(&shared, &request_queue);
                 drop(finished);
             })
@@ -164,7 +166,7 @@ impl ClusterLink {
                 drop(finished);
             })
         };
-        for (name, spawned) in [("charla-redis", commands), ("charla-redis-sub", subscriber)] {
+        for (name, spawned) in [(COMMAND_THREAD, commands), ("charla-redis-sub", subscriber)] {
             match spawned {
                 Ok(handle) => threads.push(handle),
                 // The link then never comes up. Without the command thread the queue is closed, and submit
@@ -205,12 +207,24 @@ impl ClusterLink {
         self.shared.queued.load(Ordering::SeqCst)
     }
 
-    /// Stops both threads, waiting for them at most `timeout`. A thread still inside a TCP connect (at most
+    /// Stops both threads, waiting for them at most `timeout` in all. While the link is up, the requests already
+    /// queued (a node's goodbye, its released names) are carried first: the queue is closed, and the command
+    /// thread sends what is left in it, then returns. A thread still inside a TCP connect (at most
     /// [`crate::server::cluster::redis::CONNECT_TIMEOUT`]) cannot be interrupted: it is left behind, and ends
-    /// with the process. Requests still queued are dropped.
+    /// with the process. Requests still queued when the time is up are dropped.
     pub(crate) fn shutdown(mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        self.requests = None;
+        if self.shared.link_is_up() {
+            let draining = |threads: &[JoinHandle<()>]| {
+                threads.iter().any(|thread| thread.thread().name() == Some(COMMAND_THREAD) && !thread.is_finished())
+            };
+            while draining(&self.threads) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         self.signal_stop();
-        match self.finished.recv_timeout(timeout) {
+        match self.finished.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(()) | Err(RecvTimeoutError::Disconnected) => {
                 for thread in self.threads.drain(..) {
                     let _ = thread.join();

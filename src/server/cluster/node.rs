@@ -1,16 +1,20 @@
 //! This node's part in a cluster: the core's cluster effects become Redis commands on the link, and what the
 //! link brings back (pub/sub messages, replies, the link going up and down) becomes calls on the core.
 //!
-//! Redis holds three things, under keys that start with `charla:`:
+//! Redis holds four things, under keys that start with `charla:`:
 //! - `charla:events`, the pub/sub channel every node publishes its [`Envelope`]s on and listens to;
-//! - `charla:name:<shape>`, one key per name in use, holding the run of the node whose user has it, with an
-//!   expiry ([`CLAIM_TTL`]) that the node refreshes while its user is online: a node that dies loses its names
-//!   when their keys expire;
+//! - `charla:node:<run>`, one key per live node, set again with each heartbeat and expiring after [`NODE_TTL`]:
+//!   a node that dies or is cut off loses it within that time;
+//! - `charla:name:<shape>`, one key per name in use, holding the run of the node whose user has it. A name is
+//!   free when its key is missing or its node's key is: so a dead node's names are free as soon as the node is,
+//!   and a live node keeps thousands of names alive with one key, not one refresh per name. (Name keys also
+//!   expire after [`NAME_TTL`], refreshed every [`NAME_REFRESH_INTERVAL`], only so that a cluster that stopped
+//!   whole leaves nothing behind for long.)
 //! - `charla:history:<room key>`, each room's recent public messages as a list capped at `--history-size`, and
 //!   `charla:rooms`, the set of rooms that have one; a node loads them when it first reaches Redis.
 //!
-//! Claims are Lua scripts, so that "free or already ours, then ours" and "ours, then free" are each one atomic
-//! step in Redis.
+//! Claims are Lua scripts, so that "free, ours, or its node gone, then ours" and "ours, then free" are each one
+//! atomic step in Redis.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,25 +30,30 @@ use crate::server::cluster::resp::RespValue;
 
 /// The pub/sub channel every node publishes on and listens to.
 pub(crate) const EVENTS_CHANNEL: &[u8] = b"charla:events";
-/// How long a name stays claimed without a refresh: how long the names of a node that died stay taken.
-pub(crate) const CLAIM_TTL: Duration = Duration::from_secs(10);
-/// How often a node refreshes the claims of its users' names: three times per [`CLAIM_TTL`].
-const REFRESH_INTERVAL: Duration = Duration::from_secs(3);
-/// How often a node says it is alive.
+/// How long a node's key outlives its last heartbeat: how long the names of a node that died stay taken.
+pub(crate) const NODE_TTL: Duration = Duration::from_secs(10);
+/// How often a node says it is alive: it sets its key again, then publishes a heartbeat, in that order on one
+/// connection, so its key never expires later than the others time it out.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
-/// A node not heard from for this long is taken for dead and its users leave: as long as its claims last, so
-/// that its users leave everyone's lists about when their names become free.
-pub(crate) const NODE_TIMEOUT: Duration = CLAIM_TTL;
+/// A node not heard from for this long is taken for dead and its users leave: as long as its key lasts after
+/// its last heartbeat, so that its users leave everyone's lists when their names become free.
+pub(crate) const NODE_TIMEOUT: Duration = NODE_TTL;
+/// The expiry of a name's own key: a bound on how long names stay in Redis after every node stopped.
+const NAME_TTL: Duration = Duration::from_secs(60 * 60);
+/// How often a node claims its users' names again, extending [`NAME_TTL`]: three times within it.
+const NAME_REFRESH_INTERVAL: Duration = Duration::from_secs(20 * 60);
 /// Requests waiting for the Redis thread at most. Past it, a claim is refused as if Redis were unreachable and an
 /// event is dropped (counted in the log): the loop never waits for Redis, and memory stays bounded.
 pub(crate) const REQUEST_QUEUE_CAPACITY: usize = 16 * 1024;
 /// How long shutdown waits for the last requests (the goodbye, the released names) to reach Redis.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Takes `KEYS[1]` for `ARGV[1]` for `ARGV[2]` ms if it is free or already `ARGV[1]`'s; 1 if taken, 0 if someone
-/// else has it.
+/// Takes `KEYS[1]` for run `ARGV[1]` for `ARGV[2]` ms if it is free, already `ARGV[1]`'s, or held by a run
+/// whose node key is gone; 1 if taken, 0 if a live node has it. (It reads a key it is not given, the owner's
+/// node key: fine on one Redis instance, which is what a cluster uses; see docs/CLUSTER.md on sharding.)
 const CLAIM_SCRIPT: &str = "local v = redis.call('GET', KEYS[1]) \
-    if v == false or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0";
+    if v == false or v == ARGV[1] or redis.call('EXISTS', 'charla:node:' .. v) == 0 then \
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0";
 /// Frees `KEYS[1]` if it is `ARGV[1]`'s.
 const RELEASE_SCRIPT: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
@@ -101,7 +110,7 @@ impl ClusterNode {
             up: false,
             history_loaded: false,
             next_heartbeat: now + HEARTBEAT_INTERVAL,
-            next_refresh: now + REFRESH_INTERVAL,
+            next_refresh: now + NAME_REFRESH_INTERVAL,
             effects: Vec::new(),
             dropped: 0,
         }
@@ -120,10 +129,11 @@ impl ClusterNode {
         }
         if self.up && now.mono >= self.next_heartbeat {
             self.next_heartbeat = now.mono + HEARTBEAT_INTERVAL;
+            self.keep_node_key();
             self.publish(ClusterEvent::Heartbeat);
         }
         if self.up && now.mono >= self.next_refresh {
-            self.next_refresh = now.mono + REFRESH_INTERVAL;
+            self.next_refresh = now.mono + NAME_REFRESH_INTERVAL;
             self.refresh_claims(chat);
         }
         self.send_effects(chat, now);
@@ -147,6 +157,7 @@ impl ClusterNode {
             for shape in shapes {
                 self.release(shape);
             }
+            self.submit(Request { tag: None, command: vec![b"DEL".to_vec(), self.node_key()] });
         }
         self.link.shutdown(SHUTDOWN_TIMEOUT);
     }
@@ -156,10 +167,12 @@ impl ClusterNode {
             LinkEvent::Up => {
                 log::info!("cluster: connected to Redis as node {}", self.node_name);
                 self.up = true;
+                // The node's key first, then its names: claimed again at once, since Redis may have restarted
+                // empty, or the node may have been cut off long enough for its key to expire.
+                self.keep_node_key();
                 self.next_heartbeat = now.mono;
-                // Names held through an outage are claimed again at once (Redis may have restarted empty).
                 self.refresh_claims(chat);
-                self.next_refresh = now.mono + REFRESH_INTERVAL;
+                self.next_refresh = now.mono + NAME_REFRESH_INTERVAL;
                 chat.cluster_up(now);
                 if !self.history_loaded {
                     self.history_loaded = true;
@@ -251,7 +264,7 @@ impl ClusterNode {
             for effect in &effects {
                 match effect {
                     ClusterEffect::Claim { id, claim, shape, .. } => {
-                        let command = script(CLAIM_SCRIPT, &name_key(*shape), &self.claim_value(), Some(CLAIM_TTL));
+                        let command = script(CLAIM_SCRIPT, &name_key(*shape), &self.claim_value(), Some(NAME_TTL));
                         if !self.up || !self.ask(Pending::Claim { id: *id, claim: *claim, shape: *shape }, command) {
                             chat.claim_result(*id, *claim, ClaimOutcome::Unavailable, now);
                         }
@@ -274,11 +287,25 @@ impl ClusterNode {
         format!("{:016x}", self.run).into_bytes()
     }
 
+    /// This node's key: alive while it is.
+    fn node_key(&self) -> Vec<u8> {
+        let mut key = b"charla:node:".to_vec();
+        key.extend_from_slice(&self.claim_value());
+        key
+    }
+
+    /// Sets this node's key again for [`NODE_TTL`]: what keeps all its users' names taken.
+    fn keep_node_key(&mut self) {
+        let ttl = NODE_TTL.as_millis().to_string().into_bytes();
+        let command = vec![b"SET".to_vec(), self.node_key(), b"1".to_vec(), b"PX".to_vec(), ttl];
+        self.submit(Request { tag: None, command });
+    }
+
     /// Claims every name this node's users hold again, extending their expiry.
     fn refresh_claims(&mut self, chat: &Chat) {
         let shapes: Vec<u64> = chat.claimed_shapes().map(|(shape, _)| shape).collect();
         for shape in shapes {
-            let command = script(CLAIM_SCRIPT, &name_key(shape), &self.claim_value(), Some(CLAIM_TTL));
+            let command = script(CLAIM_SCRIPT, &name_key(shape), &self.claim_value(), Some(NAME_TTL));
             self.ask(Pending::Refresh { shape }, command);
         }
     }
