@@ -80,7 +80,12 @@ proptest! {
             prop_assert!(!s.contains("--") && !s.ends_with(['-', '_', '.']));
             let again = Name::parse(s).expect("an accepted name parses again");
             prop_assert_eq!(again.as_str(), s);
-            prop_assert_eq!(again.key(), NameKey::of(&s.to_uppercase()));
+            // Names compare in lowercase (PROTOCOL.md), so a name and its capitals are one name wherever
+            // capitals lead back to the same lowercase: not for `ß`, whose capitals are `SS`, another name.
+            let upper = s.to_uppercase();
+            if upper.to_lowercase() == s.to_lowercase() {
+                prop_assert_eq!(again.key(), NameKey::of(&upper));
+            }
             prop_assert_eq!(again.shape(), Name::parse(s).expect("again").shape());
         }
     }

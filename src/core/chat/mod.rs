@@ -1159,7 +1159,8 @@ fn render_variant(room: &RoomName, variant: Variant, texts: &[Text<'_>]) -> Payl
 mod tests {
     use super::*;
 
-    fn utc_clock(unix_ms: i64) -> HourMinute {
+    /// `[HH:MM]` in UTC, so the tests' stamps do not depend on the machine's time zone (shared with `remote`'s).
+    pub(super) fn utc_clock(unix_ms: i64) -> HourMinute {
         let minutes = unix_ms.div_euclid(60_000);
         HourMinute { hour: (minutes / 60 % 24) as u8, minute: (minutes % 60) as u8 }
     }

@@ -503,16 +503,12 @@ fn self_timeout(chat: &Chat) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::catalog::{HourMinute, Lang};
+    use crate::core::catalog::Lang;
     use crate::core::chat::ChatConfig;
+    use crate::core::chat::tests::utc_clock;
     use std::collections::VecDeque;
 
     const NODE_TIMEOUT: Duration = Duration::from_secs(10);
-
-    fn utc_clock(unix_ms: i64) -> HourMinute {
-        let minutes = unix_ms.div_euclid(60_000);
-        HourMinute { hour: (minutes / 60 % 24) as u8, minute: (minutes % 60) as u8 }
-    }
 
     struct Node {
         chat: Chat,
