@@ -49,6 +49,11 @@ fn bench_output(target: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The first line of a printed report whose label starts with `label` (empty if none).
+fn report_row(table: &str, label: &str) -> String {
+    table.lines().find(|line| line.trim_start().starts_with(label)).unwrap_or_default().to_owned()
+}
+
 fn count(report: &Value, pointer: &str) -> u64 {
     report.pointer(pointer).and_then(Value::as_u64).unwrap_or_else(|| panic!("no count at {pointer} in {report:#}"))
 }
@@ -168,7 +173,7 @@ fn a_run_held_back_by_default_flood_control_says_so_and_names_the_flag() {
         "{fanout:#}"
     );
     let table = bench_output(&target, &args);
-    let warning = table.lines().find(|line| line.trim_start().starts_with("warning")).unwrap_or_default();
+    let warning = report_row(&table, "warning");
     assert!(warning.contains("lines/s through: ") && warning.ends_with(FLOOD_WARNING), "{table}");
 }
 
@@ -237,7 +242,7 @@ fn a_connect_run_over_rooms_puts_each_client_in_its_room_on_the_server() {
     }
     let table = run.join().expect("the charla-bench thread");
     assert!(table.lines().next().is_some_and(|title| title.contains(" · 30 clients · 3 rooms · ")), "{table}");
-    let row = |key: &str| table.lines().find(|line| line.trim_start().starts_with(key)).unwrap_or_default().to_owned();
+    let row = |key: &str| report_row(&table, key);
     assert!(row("clients in room").ends_with("30 of 30 (0 failed)"), "{table}");
     for k in 0..3 {
         assert!(row(&format!("#bench-{k} ")).ends_with(" 10 clients"), "{table}");
@@ -316,7 +321,7 @@ fn over_tls_a_short_fanout_loses_nothing_and_a_connect_run_counts_every_handshak
     // The table says it too.
     let table = bench_output(&target, &["connect", "--tls", "--ca", ca_file, "--clients", "5", "--hold", "0"]);
     assert!(table.lines().next().is_some_and(|title| title.contains(" · line protocol over TLS · ")), "{table}");
-    let row = table.lines().find(|line| line.trim_start().starts_with("TLS handshakes/s")).unwrap_or_default();
+    let row = report_row(&table, "TLS handshakes/s");
     assert!(row.contains("(5 done in "), "{table}");
 }
 
@@ -388,7 +393,7 @@ fn over_websocket_a_fanout_loses_nothing_and_a_connect_run_is_seen_by_the_server
     }
     let table = run.join().expect("the charla-bench thread");
     assert!(table.lines().next().is_some_and(|title| title.contains("line protocol over WebSocket")), "{table}");
-    let row = |key: &str| table.lines().find(|line| line.trim_start().starts_with(key)).unwrap_or_default().to_owned();
+    let row = |key: &str| report_row(&table, key);
     assert!(row("clients in room").ends_with("20 of 20 (0 failed)"), "{table}");
 }
 
@@ -461,7 +466,7 @@ fn with_two_targets_a_connect_run_puts_half_the_clients_on_each_server() {
     }
     let table = run.join().expect("the charla-bench thread");
     assert!(table.lines().next().is_some_and(|title| title.contains(&format!(" · {targets} · 20 clients"))), "{table}");
-    let row = |key: &str| table.lines().find(|line| line.trim_start().starts_with(key)).unwrap_or_default().to_owned();
+    let row = |key: &str| report_row(&table, key);
     assert!(row("clients in room").ends_with("20 of 20 (0 failed)"), "{table}");
     let section = format!("2 servers (pids {}, {}), summed", servers[0].pid(), servers[1].pid());
     assert!(table.lines().any(|line| line.contains(&section)), "{table}");

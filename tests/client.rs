@@ -877,6 +877,20 @@ fn without_ca_the_system_store_decides_and_ssl_cert_file_names_it() {
     assert_eq!(ana.expect_exit().code(), Some(0));
 }
 
+/// A server serving TLS with a certificate made from `params` and signed by its own key, both written in `dir`;
+/// and the certificate's path, for `--ca`.
+fn self_signed_tls_server(dir: &std::path::Path, params: rcgen::CertificateParams) -> (TestServer, String) {
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let cert = params.self_signed(&key).expect("a self-signed certificate");
+    let (cert_file, key_file) = (dir.join("self.pem"), dir.join("self.key"));
+    std::fs::write(&cert_file, cert.pem()).expect("write the certificate");
+    std::fs::write(&key_file, key.serialize_pem()).expect("write the key");
+    let (cert_file, key_file) = (cert_file.to_str().expect("UTF-8"), key_file.to_str().expect("UTF-8"));
+    let server =
+        TestServer::start_in(dir, &["--tls-listen", "127.0.0.1:0", "--tls-cert", cert_file, "--tls-key", key_file]);
+    (server, cert_file.to_owned())
+}
+
 #[test]
 fn a_self_signed_certificate_given_to_ca_is_trusted_even_when_it_says_it_is_a_ca() {
     // As `openssl req -x509` makes it by default (basicConstraints CA:TRUE), which webpki refuses as a server
@@ -885,16 +899,8 @@ fn a_self_signed_certificate_given_to_ca_is_trusted_even_when_it_says_it_is_a_ca
     let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
         .expect("certificate parameters");
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let key = rcgen::KeyPair::generate().expect("a key");
-    let cert = params.self_signed(&key).expect("a self-signed certificate");
-    let (cert_file, key_file) = (dir.path().join("self.pem"), dir.path().join("self.key"));
-    std::fs::write(&cert_file, cert.pem()).expect("write the certificate");
-    std::fs::write(&key_file, key.serialize_pem()).expect("write the key");
-    let (cert_file, key_file) = (cert_file.to_str().expect("UTF-8"), key_file.to_str().expect("UTF-8"));
-    let server = TestServer::start_in(
-        dir.path(),
-        &["--tls-listen", "127.0.0.1:0", "--tls-cert", cert_file, "--tls-key", key_file],
-    );
+    let (server, cert_file) = self_signed_tls_server(dir.path(), params);
+    let cert_file = cert_file.as_str();
     let port = tls_port(&server).to_string();
 
     let mut ana = Piped::start_on(tls_port(&server), &["--tls", "--ca", cert_file, "--name", "Ana"], &[]);
@@ -976,16 +982,8 @@ fn a_certificate_for_another_host_is_one_line_and_status_2() {
     // Trusted (given to --ca), but issued for chat.example.org only, and asked for as 127.0.0.1.
     let dir = tempfile::tempdir().expect("temp dir");
     let params = rcgen::CertificateParams::new(vec!["chat.example.org".to_owned()]).expect("certificate parameters");
-    let key = rcgen::KeyPair::generate().expect("a key");
-    let cert = params.self_signed(&key).expect("a self-signed certificate");
-    let (cert_file, key_file) = (dir.path().join("other.pem"), dir.path().join("other.key"));
-    std::fs::write(&cert_file, cert.pem()).expect("write the certificate");
-    std::fs::write(&key_file, key.serialize_pem()).expect("write the key");
-    let (cert_file, key_file) = (cert_file.to_str().expect("UTF-8"), key_file.to_str().expect("UTF-8"));
-    let server = TestServer::start_in(
-        dir.path(),
-        &["--tls-listen", "127.0.0.1:0", "--tls-cert", cert_file, "--tls-key", key_file],
-    );
+    let (server, cert_file) = self_signed_tls_server(dir.path(), params);
+    let cert_file = cert_file.as_str();
     let port = tls_port(&server).to_string();
     let (code, out, err) = run_to_end(&["--tls", "--ca", cert_file, "--port", &port, "--lang", "en"], &[]);
     assert_eq!((code, out.as_str()), (Some(2), ""));

@@ -496,56 +496,12 @@ impl Worker {
         {
             return self.drop_client(local, cause("write", &e));
         }
-        if self.clients[local].tls.is_some() {
-            self.read_tls_from(local);
-        } else {
-            self.read_from(local);
-        }
+        self.read_from(local);
     }
 
-    /// `--tls`: reads until `WouldBlock`, feeding each read to the client's session and handling every complete
-    /// line of plaintext, then sends any replies (and handshake messages).
-    fn read_tls_from(&mut self, local: usize) {
-        loop {
-            let client = &mut self.clients[local];
-            let Some(socket) = client.socket.as_mut() else { return };
-            let read = match socket.read(&mut self.scratch) {
-                Ok(0) => return self.drop_client(local, "closed by the server".to_owned()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return self.drop_client(local, cause("read", &e)),
-            };
-            // Taken out for the feed, so that lines can be handed to the client meanwhile.
-            let Some(mut session) = client.tls.take() else { return };
-            let ctx = &mut self.ctx;
-            let fed = feed(&mut session, &self.scratch[..read], &mut self.plaintext, |arrived| {
-                let now = ctx.shared.now_ns();
-                match arrived {
-                    tls::Arrived::HandshakeDone => {
-                        ctx.handshake_done(client, now);
-                        Ok(())
-                    }
-                    tls::Arrived::Plaintext(bytes) => ctx.take_bytes(client, bytes, now),
-                }
-            });
-            client.tls = Some(session);
-            match fed {
-                Ok(Fed::Taken) => {}
-                Ok(Fed::Closed) => return self.drop_client(local, "closed by the server".to_owned()),
-                Err(why) => return self.drop_client(local, why),
-            }
-            // As over plain TCP: a short read means the socket has nothing more for now.
-            if read < self.scratch.len() {
-                break;
-            }
-        }
-        if let Err(e) = self.clients[local].flush() {
-            self.drop_client(local, cause("write", &e));
-        }
-    }
-
-    /// Reads until `WouldBlock`, handling every complete line, then sends any replies.
+    /// Reads until `WouldBlock`, handling every complete line, then sends any replies (and, with `--tls`,
+    /// handshake messages). Over TLS each read is fed to the client's session first, and what it yields is
+    /// handled as plain bytes are.
     fn read_from(&mut self, local: usize) {
         loop {
             let client = &mut self.clients[local];
@@ -557,9 +513,30 @@ impl Worker {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return self.drop_client(local, cause("read", &e)),
             };
-            let now = self.ctx.shared.now_ns();
-            if let Err(why) = self.ctx.take_bytes(client, &self.scratch[..read], now) {
-                return self.drop_client(local, why);
+            let wire = &self.scratch[..read];
+            let taken = match client.tls.take() {
+                None => self.ctx.take_bytes(client, wire, self.ctx.shared.now_ns()).map(|()| Fed::Taken),
+                // Taken out for the feed, so that lines can be handed to the client meanwhile.
+                Some(mut session) => {
+                    let ctx = &mut self.ctx;
+                    let fed = feed(&mut session, wire, &mut self.plaintext, |arrived| {
+                        let now = ctx.shared.now_ns();
+                        match arrived {
+                            tls::Arrived::HandshakeDone => {
+                                ctx.handshake_done(client, now);
+                                Ok(())
+                            }
+                            tls::Arrived::Plaintext(bytes) => ctx.take_bytes(client, bytes, now),
+                        }
+                    });
+                    client.tls = Some(session);
+                    fed
+                }
+            };
+            match taken {
+                Ok(Fed::Taken) => {}
+                Ok(Fed::Closed) => return self.drop_client(local, "closed by the server".to_owned()),
+                Err(why) => return self.drop_client(local, why),
             }
             // A short read from a TCP socket means its receive queue is empty now; data arriving later raises a
             // new edge. Skipping the read that would only say WouldBlock saves a syscall per event (nginx's

@@ -260,26 +260,26 @@ impl ClusterNode {
             if self.effects.is_empty() {
                 return;
             }
-            let effects = std::mem::take(&mut self.effects);
-            for effect in &effects {
+            let mut effects = std::mem::take(&mut self.effects);
+            for effect in effects.drain(..) {
                 match effect {
                     ClusterEffect::Claim { id, claim, shape, .. } => {
-                        let command = script(CLAIM_SCRIPT, &name_key(*shape), &self.claim_value(), Some(NAME_TTL));
-                        if !self.up || !self.ask(Pending::Claim { id: *id, claim: *claim, shape: *shape }, command) {
-                            chat.claim_result(*id, *claim, ClaimOutcome::Unavailable, now);
+                        let command = script(CLAIM_SCRIPT, &name_key(shape), &self.claim_value(), Some(NAME_TTL));
+                        if !self.up || !self.ask(Pending::Claim { id, claim, shape }, command) {
+                            chat.claim_result(id, claim, ClaimOutcome::Unavailable, now);
                         }
                     }
-                    ClusterEffect::Release { shape, .. } => self.release(*shape),
+                    ClusterEffect::Release { shape, .. } => self.release(shape),
                     ClusterEffect::Tell(event) => {
-                        if let ClusterEvent::Said { room, message } = event {
+                        if let ClusterEvent::Said { room, message } = &event {
                             self.append_history(room, message);
                         }
-                        self.publish(event.clone());
+                        self.publish(event);
                     }
                 }
             }
+            // Empty, its capacity kept for the next turn.
             self.effects = effects;
-            self.effects.clear();
         }
     }
 
